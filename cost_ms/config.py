@@ -1,0 +1,119 @@
+"""YAML configs: an experiment file merged over ``configs/base.yaml``.
+
+``base.yaml`` is the schema: every key a config may set appears there with its default.
+A key not in it, in a file or in ``--set``, is an error that names the key; a value whose
+type differs from the default's (int for float is fine, ``null`` defaults take anything)
+is an error too. The resolved config is saved beside every checkpoint and output.
+"""
+import copy
+import os
+
+import yaml
+
+from .errors import CostError
+
+BASE_NAME = "base.yaml"
+
+
+def _load_yaml(path):
+    if not os.path.isfile(path):
+        raise CostError(f"config not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise CostError(f"config {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise CostError(f"config {path} must be a mapping at top level")
+    return data
+
+
+def _type_ok(default, value):
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def merge(base, override, where, prefix=""):
+    """Deep-merge ``override`` into a copy of ``base``; reject unknown keys and wrong types."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            raise CostError(f"unknown config key '{dotted}' in {where}; known keys here: {', '.join(sorted(base))}")
+        default = base[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise CostError(f"config key '{dotted}' in {where} must be a mapping")
+            out[key] = merge(default, value, where, dotted + ".")
+        elif not _type_ok(default, value):
+            raise CostError(f"config key '{dotted}' in {where} must be {type(default).__name__}, "
+                            f"got {type(value).__name__} ({value!r})")
+        else:
+            out[key] = float(value) if isinstance(default, float) and value is not None else value
+    return out
+
+
+def parse_set(items):
+    """Turn ``["a.b=3", "c=[1,2]"]`` into a nested dict; values are parsed as YAML."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise CostError(f"--set expects key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def base_path(config_path):
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), BASE_NAME)
+
+
+def load_config(path, overrides=None):
+    """Resolve ``path`` over the ``base.yaml`` beside it, then apply ``--set`` overrides."""
+    base = _load_yaml(base_path(path))
+    cfg = base
+    if os.path.abspath(path) != os.path.abspath(base_path(path)):
+        cfg = merge(base, _load_yaml(path), path)
+    cfg = merge(cfg, parse_set(overrides), "--set")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg):
+    tok, gen = cfg["tokenizer"], cfg["generator"]
+    if tok["levels"] < 1 or tok["codebook_size"] < 2:
+        raise CostError("tokenizer.levels must be >= 1 and tokenizer.codebook_size >= 2")
+    if tok["batch_size"] < tok["codebook_size"] and tok["kmeans_init"]:
+        raise CostError("tokenizer.batch_size must be >= tokenizer.codebook_size for k-means init")
+    if gen["d_model"] % gen["num_heads"] and gen["head_dim"] is None:
+        raise CostError("generator.d_model must be divisible by generator.num_heads (or set generator.head_dim)")
+    if max(cfg["eval"]["ks"]) > gen["beam_size"]:
+        raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(cfg['eval']['ks'])})")
+    if cfg["dataset"]["min_seq_len"] < 3:
+        raise CostError("dataset.min_seq_len must be >= 3 (train, validation and test need one item each)")
+
+
+def dump(cfg):
+    return yaml.safe_dump(cfg, sort_keys=False)

@@ -1,0 +1,58 @@
+"""Data loaders behind one registry: ``create_dataset(cfg["dataset"])`` -> :class:`Prepared`."""
+import os
+
+from ..errors import CostError
+from ..registry import Registry
+from .amazon_json import load_lcrec
+from .amazon_raw import load_amazon
+from .dataset import Prepared, RawData, load, process, save, summary  # noqa: F401
+from .mind import load_mind
+from .movielens import load_ml100k, load_ml_latest_small
+from .sources import fetch_ml100k, shared_data_dir  # noqa: F401
+
+LOADERS = Registry("dataset")
+
+
+def _shared(sub):
+    return os.path.join(shared_data_dir(), sub)
+
+
+@LOADERS.register("ml-100k")
+def _ml100k(cfg):
+    return load_ml100k(cfg["path"], cfg["min_rating"])
+
+
+@LOADERS.register("ml-latest-small")
+def _ml_small(cfg):
+    return load_ml_latest_small(cfg["path"] or _shared("ml-latest-small"), cfg["min_rating"])
+
+
+@LOADERS.register("amazon-office")
+def _office(cfg):
+    return load_lcrec(cfg["path"] or _shared("amazon-office"), "Office")
+
+
+@LOADERS.register("amazon-beauty")
+def _beauty(cfg):
+    return load_lcrec(cfg["path"] or _shared("amazon-beauty"), "Beauty")
+
+
+@LOADERS.register("mind")
+def _mind(cfg):
+    if not cfg["path"]:
+        raise CostError("dataset.path must point at a MIND folder with news.tsv and behaviors.tsv "
+                        "(../shared/data/mind-fragment is a parser test fragment, not a full data set)")
+    return load_mind(cfg["path"])
+
+
+@LOADERS.register("amazon")
+def _amazon(cfg):
+    if not cfg["path"]:
+        raise CostError("dataset.path must point at a folder with reviews_<Cat>_5.json.gz and meta_<Cat>.json.gz")
+    return load_amazon(cfg["path"], cfg["category"])
+
+
+def create_dataset(cfg):
+    """Load and process the data set named in the ``dataset`` config section."""
+    raw = LOADERS.get(cfg["name"])(cfg)
+    return process(raw, cfg)

@@ -1,0 +1,120 @@
+"""Trie-constrained beam search over the whole catalogue (TIGER sec. 3.2, constrained decoding).
+
+:class:`PrefixIndex` is the prefix trie stored as one dense child table per depth:
+``child[t][node, code]`` is the id of the depth-``t+1`` node reached from depth-``t``
+``node`` by ``code``, or -1. Depth-0 has the single root node 0; the nodes at depth L are
+items. Beams only ever extend along existing children, so every returned tuple is a real
+item, and distinct leaves are distinct items (no duplicates).
+
+:func:`brute_force_topk_ref` scores every item's full tuple by teacher forcing; with a
+beam at least the catalogue size, beam search must return the same top-k.
+"""
+import numpy as np
+from mindspore import Tensor
+
+from .transformer import MemoryEncoder, StepScorer
+from .vocab import BOS
+
+NEG_INF = -np.inf
+
+
+class PrefixIndex:
+    def __init__(self, sid, level_sizes):
+        """``sid [N, L]`` unique code tuples; ``level_sizes[t]`` codes at depth ``t``."""
+        sid = np.asarray(sid, np.int64)
+        n, length = sid.shape
+        self.length, self.level_sizes = length, list(level_sizes)
+        self.child = []
+        node = np.zeros(n, np.int64)          # each item's node at the current depth
+        n_nodes = 1
+        for t in range(length):
+            key = node * self.level_sizes[t] + sid[:, t]
+            uniq, new_node = np.unique(key, return_inverse=True)
+            new_node = new_node.reshape(-1)
+            table = np.full((n_nodes, self.level_sizes[t]), -1, np.int32)
+            table[uniq // self.level_sizes[t], uniq % self.level_sizes[t]] = np.arange(len(uniq), dtype=np.int32)
+            self.child.append(table)
+            node, n_nodes = new_node, len(uniq)
+        if n_nodes != n:
+            raise ValueError("semantic IDs are not unique: two items share a full tuple")
+        self.item_of_leaf = np.empty(n, np.int64)
+        self.item_of_leaf[node] = np.arange(n)
+
+    def nbytes(self):
+        return int(sum(c.nbytes for c in self.child) + self.item_of_leaf.nbytes)
+
+
+class BeamSearcher:
+    """Batched constrained beam search with a trained :class:`Seq2SeqTransformer`.
+
+    Network calls run as MindSpore graphs with fixed shapes (the user batch is padded to
+    ``batch_size``); beam bookkeeping is NumPy on ``[B, W, ...]`` arrays.
+    """
+
+    def __init__(self, net, vocab, index, beam_size, batch_size):
+        net.set_train(False)
+        self.encoder, self.scorer = MemoryEncoder(net), StepScorer(net)
+        self.vocab, self.index = vocab, index
+        self.beam, self.batch = beam_size, batch_size
+
+    def search(self, src):
+        """``src [U, S]`` -> ``items [U, W]`` (-1 where fewer than W items exist), ``scores [U, W]``."""
+        items, scores = [], []
+        for start in range(0, len(src), self.batch):
+            part = src[start:start + self.batch]
+            n = len(part)
+            if n < self.batch:   # pad with copies of the first row; their results are dropped
+                part = np.concatenate([part, np.repeat(part[:1], self.batch - n, 0)])
+            it, sc = self._search_batch(part)
+            items.append(it[:n])
+            scores.append(sc[:n])
+        return np.concatenate(items), np.concatenate(scores)
+
+    def _search_batch(self, src):
+        b, w = len(src), self.beam
+        memory = self.encoder(Tensor(src))
+        rep = Tensor(np.repeat(np.arange(b), w).astype(np.int32))
+        memory = memory[rep]
+        src_rep = Tensor(np.repeat(src, w, 0))
+        node = np.zeros((b, w), np.int64)
+        score = np.full((b, w), NEG_INF)
+        score[:, 0] = 0.0                                     # one live beam at the root
+        tokens = np.zeros((b, w, 0), np.int32)
+        for t in range(self.index.length):
+            dec_in = np.concatenate([np.full((b * w, 1), BOS, np.int32), tokens.reshape(b * w, t)], 1)
+            logp = self.scorer(Tensor(dec_in), memory, src_rep).asnumpy()
+            lp = logp[:, self.vocab.level_slice(t)].reshape(b, w, -1)
+            child = self.index.child[t][node]                 # [B, W, S_t]
+            cand = np.where(child >= 0, score[..., None] + lp, NEG_INF).reshape(b, -1)
+            size = lp.shape[-1]
+            top = np.argsort(-cand, axis=1, kind="stable")[:, :w]
+            beam_idx, code = top // size, top % size
+            score = np.take_along_axis(cand, top, 1)
+            node = np.take_along_axis(child.reshape(b, -1), top, 1).astype(np.int64)
+            prev = np.take_along_axis(tokens, beam_idx[..., None], 1)
+            tokens = np.concatenate([prev, (code + self.vocab.offsets[t]).astype(np.int32)[..., None]], 2)
+        alive = np.isfinite(score)
+        items = np.where(alive, self.index.item_of_leaf[np.where(alive, node, 0)], -1)
+        return items, np.where(alive, score, NEG_INF)
+
+
+def score_all_items(net, vocab, src, item_tok):
+    """``[U, N]`` log-probability of every item's full tuple, by teacher forcing (small cases only)."""
+    net.set_train(False)
+    n, length = item_tok.shape
+    dec_in = np.concatenate([np.full((n, 1), BOS, np.int32), item_tok[:, :-1]], 1)
+    out = np.zeros((len(src), n))
+    for u, row in enumerate(src):
+        s = np.repeat(row[None], n, 0)
+        logits = net(Tensor(s), Tensor(dec_in)).asnumpy().astype(np.float64)
+        logp = logits - logits.max(-1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+        out[u] = np.take_along_axis(logp, item_tok[:, :, None].astype(np.int64), 2)[..., 0].sum(1)
+    return out
+
+
+def brute_force_topk_ref(net, vocab, src, item_tok, k):
+    """NumPy reference decoder: rank the whole catalogue by full-tuple log-probability."""
+    scores = score_all_items(net, vocab, src, item_tok)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return top, np.take_along_axis(scores, top, 1)

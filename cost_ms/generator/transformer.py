@@ -1,0 +1,167 @@
+"""TIGER's encoder-decoder Transformer in MindSpore cells (pre-LayerNorm, learned positions).
+
+TIGER (NeurIPS'23, sec. 4) uses a T5-style model with 4 encoder and 4 decoder layers,
+d_model 128, 6 heads of 64, feed-forward 1024, dropout 0.1; all are config here.
+Masks are additive: 0 where attention is allowed, a large negative number elsewhere.
+
+Shapes: ``src [B, S] int32`` (0 = pad), ``dec_in [B, T] int32``, ``logits [B, T, V]``.
+"""
+import mindspore as ms
+import numpy as np
+from mindspore import Tensor, nn, ops
+
+NEG = -1e9
+
+
+class MultiHeadAttention(nn.Cell):
+    def __init__(self, d_model, heads, head_dim, dropout):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        inner = heads * head_dim
+        self.q = nn.Dense(d_model, inner, has_bias=False)
+        self.k = nn.Dense(d_model, inner, has_bias=False)
+        self.v = nn.Dense(d_model, inner, has_bias=False)
+        self.o = nn.Dense(inner, d_model, has_bias=False)
+        self.drop = nn.Dropout(p=dropout)
+        self.scale = 1.0 / float(np.sqrt(head_dim))
+
+    def _split(self, x):
+        b, t, _ = x.shape
+        return x.reshape(b, t, self.heads, self.head_dim).transpose(0, 2, 1, 3)
+
+    def construct(self, x, kv, mask):
+        """``x [B, Tq, d]``, ``kv [B, Tk, d]``, ``mask [B, 1 or Tq, Tk]`` additive -> ``[B, Tq, d]``."""
+        q, k, v = self._split(self.q(x)), self._split(self.k(kv)), self._split(self.v(kv))
+        scores = ops.matmul(q, k.transpose(0, 1, 3, 2)) * self.scale + mask.expand_dims(1)
+        attn = self.drop(ops.softmax(scores, -1))
+        out = ops.matmul(attn, v).transpose(0, 2, 1, 3)
+        b, t = out.shape[0], out.shape[1]
+        return self.o(out.reshape(b, t, self.heads * self.head_dim))
+
+
+class FeedForward(nn.Cell):
+    def __init__(self, d_model, ffn_dim, dropout):
+        super().__init__()
+        self.net = nn.SequentialCell([nn.Dense(d_model, ffn_dim), nn.ReLU(), nn.Dropout(p=dropout),
+                                      nn.Dense(ffn_dim, d_model)])
+
+    def construct(self, x):
+        return self.net(x)
+
+
+class EncoderLayer(nn.Cell):
+    def __init__(self, d_model, heads, head_dim, ffn_dim, dropout):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm((d_model,)), nn.LayerNorm((d_model,))
+        self.attn = MultiHeadAttention(d_model, heads, head_dim, dropout)
+        self.ffn = FeedForward(d_model, ffn_dim, dropout)
+        self.drop = nn.Dropout(p=dropout)
+
+    def construct(self, x, mask):
+        h = self.ln1(x)
+        x = x + self.drop(self.attn(h, h, mask))
+        return x + self.drop(self.ffn(self.ln2(x)))
+
+
+class DecoderLayer(nn.Cell):
+    def __init__(self, d_model, heads, head_dim, ffn_dim, dropout):
+        super().__init__()
+        self.ln1, self.ln2, self.ln3 = (nn.LayerNorm((d_model,)) for _ in range(3))
+        self.self_attn = MultiHeadAttention(d_model, heads, head_dim, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, heads, head_dim, dropout)
+        self.ffn = FeedForward(d_model, ffn_dim, dropout)
+        self.drop = nn.Dropout(p=dropout)
+
+    def construct(self, y, memory, self_mask, cross_mask):
+        h = self.ln1(y)
+        y = y + self.drop(self.self_attn(h, h, self_mask))
+        y = y + self.drop(self.cross_attn(self.ln2(y), memory, cross_mask))
+        return y + self.drop(self.ffn(self.ln3(y)))
+
+
+class Seq2SeqTransformer(nn.Cell):
+    def __init__(self, vocab_size, src_len, tgt_len, d_model=128, num_heads=6, head_dim=64, ffn_dim=1024,
+                 enc_layers=4, dec_layers=4, dropout=0.1):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.src_pos = nn.Embedding(src_len, d_model)
+        self.tgt_pos = nn.Embedding(tgt_len, d_model)
+        self.encoder = nn.CellList([EncoderLayer(d_model, num_heads, head_dim, ffn_dim, dropout)
+                                    for _ in range(enc_layers)])
+        self.decoder = nn.CellList([DecoderLayer(d_model, num_heads, head_dim, ffn_dim, dropout)
+                                    for _ in range(dec_layers)])
+        self.enc_ln, self.dec_ln = nn.LayerNorm((d_model,)), nn.LayerNorm((d_model,))
+        self.head = nn.Dense(d_model, vocab_size, has_bias=False)
+        self.drop = nn.Dropout(p=dropout)
+        causal = np.triu(np.full((tgt_len, tgt_len), NEG, np.float32), 1)
+        self.causal = Tensor(causal)
+        self.src_positions = Tensor(np.arange(src_len, dtype=np.int32))
+        self.tgt_positions = Tensor(np.arange(tgt_len, dtype=np.int32))
+
+    def pad_mask(self, src):
+        """``[B, 1, S]``: NEG on padding keys."""
+        return ((src == 0).astype(ms.float32) * NEG).expand_dims(1)
+
+    def encode(self, src):
+        mask = self.pad_mask(src)
+        x = self.drop(self.embed(src) + self.src_pos(self.src_positions).expand_dims(0))
+        for layer in self.encoder:
+            x = layer(x, mask)
+        return self.enc_ln(x)
+
+    def decode(self, dec_in, memory, src):
+        t = dec_in.shape[1]
+        y = self.drop(self.embed(dec_in) + self.tgt_pos(self.tgt_positions[:t]).expand_dims(0))
+        self_mask = self.causal[:t, :t].expand_dims(0)
+        cross_mask = self.pad_mask(src)
+        for layer in self.decoder:
+            y = layer(y, memory, self_mask, cross_mask)
+        return self.head(self.dec_ln(y))
+
+    def construct(self, src, dec_in):
+        return self.decode(dec_in, self.encode(src), src)
+
+
+class Seq2SeqWithLoss(nn.Cell):
+    """Cross-entropy on every target token; returns ``(loss, token_accuracy)``."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.ce = nn.CrossEntropyLoss()
+
+    def construct(self, src, dec_in, target):
+        logits = self.net(src, dec_in)
+        v = logits.shape[-1]
+        flat = logits.reshape(-1, v)
+        tgt = target.reshape(-1)
+        loss = self.ce(flat, tgt)
+        acc = (flat.argmax(-1).astype(ms.int32) == tgt).astype(ms.float32).mean()
+        return loss, acc
+
+
+class StepScorer(nn.Cell):
+    """Inference: log-probabilities of the next token after ``dec_in``, ``[B, V]``."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, dec_in, memory, src):
+        logits = self.net.decode(dec_in, memory, src)
+        return ops.log_softmax(logits[:, -1], -1)
+
+
+class MemoryEncoder(nn.Cell):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, src):
+        return self.net.encode(src)
+
+
+def create_model(gc, vocab_size, src_len, tgt_len):
+    return Seq2SeqTransformer(vocab_size, src_len, tgt_len, gc["d_model"], gc["num_heads"],
+                              gc["head_dim"] or gc["d_model"] // gc["num_heads"], gc["ffn_dim"],
+                              gc["enc_layers"], gc["dec_layers"], gc["dropout"])

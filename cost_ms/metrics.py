@@ -1,0 +1,50 @@
+"""Recall@k and NDCG@k with one held-out item per user (leave-one-out).
+
+With a single relevant item, Recall@k is the hit rate and NDCG@k = 1 / log2(rank + 2)
+when the item is ranked ``rank`` (0-based) within the top k, else 0.
+"""
+import collections
+
+import numpy as np
+
+
+def target_rank(topk, target):
+    """``topk [U, K]`` item ids, ``target [U]`` -> 0-based rank of the target, or -1."""
+    hit = topk == np.asarray(target)[:, None]
+    return np.where(hit.any(1), hit.argmax(1), -1)
+
+
+def recall_ndcg(topk, target, ks=(5, 10, 20, 40)):
+    rank = target_rank(topk, target)
+    out = {}
+    for k in ks:
+        hit = (rank >= 0) & (rank < k)
+        out[f"recall@{k}"] = float(hit.mean())
+        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0).mean())
+    return out
+
+
+def recall_ndcg_ref(topk, target, ks=(5, 10, 20, 40)):
+    """Loop-by-loop reference of :func:`recall_ndcg`."""
+    out = {}
+    for k in ks:
+        rec = ndcg = 0.0
+        for row, t in zip(topk, target):
+            row = list(row[:k])
+            if t in row:
+                rec += 1.0
+                ndcg += 1.0 / np.log2(row.index(t) + 2.0)
+        out[f"recall@{k}"] = rec / len(target)
+        out[f"ndcg@{k}"] = ndcg / len(target)
+    return out
+
+
+def most_popular(train_seqs, k):
+    """Top-``k`` items by interaction count in the training parts (ties: lower item index first)."""
+    counts = collections.Counter(i for s in train_seqs.values() for i in s)
+    return np.asarray([i for i, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]], np.int64)
+
+
+def popularity_metrics(train_seqs, target, ks=(5, 10, 20, 40)):
+    top = most_popular(train_seqs, max(ks))
+    return recall_ndcg(np.broadcast_to(top, (len(target), len(top))), target, ks)

@@ -1,0 +1,58 @@
+"""MindSpore context: device target, execution mode, seeds.
+
+GPU and Ascend read the device id from ``DEVICE_ID`` (Ascend) or the first entry of
+``CUDA_VISIBLE_DEVICES`` (GPU), as MindSpore's own launch scripts do. A device that is
+not there fails here, once, with a one-line message, instead of deep inside a graph build.
+"""
+import os
+import random
+
+import numpy as np
+
+from .errors import CostError
+
+DEVICES = ("CPU", "GPU", "Ascend")
+MODES = ("graph", "pynative")
+
+
+def device_id_from_env(device):
+    if device == "Ascend":
+        raw = os.environ.get("DEVICE_ID", "0")
+    elif device == "GPU":
+        raw = os.environ.get("DEVICE_ID") or "0"
+    else:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise CostError(f"DEVICE_ID must be an integer, got '{raw}'") from None
+
+
+def init_runtime(device="CPU", mode="graph", seed=None):
+    """Set MindSpore's device and mode; check the device exists by running one op on it."""
+    import mindspore as ms
+
+    if device not in DEVICES:
+        raise CostError(f"unknown device '{device}'; choose one of {', '.join(DEVICES)}")
+    if mode not in MODES:
+        raise CostError(f"unknown run.mode '{mode}'; choose one of {', '.join(MODES)}")
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    try:
+        ms.set_device(device, device_id_from_env(device))
+        # building a tensor on the device forces the backend to load: fail now if it cannot
+        (ms.Tensor(np.ones(1, np.float32)) + 1).asnumpy()
+    except (RuntimeError, ValueError) as e:
+        first = next((ln for ln in str(e).splitlines() if ln.strip()), "unknown error")
+        raise CostError(f"MindSpore cannot use device {device}: {first.strip()} "
+                        f"(is this build of MindSpore for {device}, and is the device visible?)") from None
+    if seed is not None:
+        set_seed(seed)
+    return ms
+
+
+def set_seed(seed):
+    import mindspore as ms
+
+    ms.set_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)

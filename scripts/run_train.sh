@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# End to end: prepare -> embed -> tokenize -> train -> evaluate, for configs/DATASET.yaml.
+#   bash scripts/run_train.sh DATASET DEVICE [--set key=value ...]
+#   DEVICE: CPU | GPU | Ascend. GPU/Ascend read DEVICE_ID (or CUDA_VISIBLE_DEVICES) from the environment.
+set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: bash scripts/run_train.sh DATASET CPU|GPU|Ascend [--set key=value ...]" >&2
+  exit 2
+fi
+DATASET=$1; DEVICE=$2; shift 2
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CONFIG="$ROOT/configs/$DATASET.yaml"
+[ -f "$CONFIG" ] || { echo "error: no config $CONFIG" >&2; exit 2; }
+case "$DEVICE" in CPU|GPU|Ascend) ;; *) echo "error: DEVICE must be CPU, GPU or Ascend" >&2; exit 2;; esac
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false GLOG_v=${GLOG_v:-3}
+cd "$ROOT"
+PY=${PYTHON:-python}
+run() { echo "== $1" >&2; $PY -m cost_ms "$@" --device "$DEVICE" "${EXTRA[@]}"; }
+EXTRA=("$@")
+run prepare "$CONFIG" -q
+# embedding runs on the sentence encoder (torch), skipped when its output already exists
+OUT=$($PY - "$CONFIG" "${EXTRA[@]}" <<'PY'
+import sys
+from cost_ms.cli import Run
+from cost_ms.config import load_config
+args = sys.argv[2:]
+sets = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--set"]
+run = Run(load_config(sys.argv[1], sets))
+print(run.embed)
+PY
+)
+[ -f "$OUT/meta.json" ] || run embed "$CONFIG" -q
+run tokenize "$CONFIG" -q
+run train "$CONFIG" -q

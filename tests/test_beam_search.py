@@ -1,0 +1,74 @@
+"""Constrained beam search: only real items, no duplicates, and the brute-force top-k when wide enough."""
+import numpy as np
+import pytest
+
+from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex, brute_force_topk_ref
+from cost_ms.generator.samples import SampleBuilder, encode_history
+from cost_ms.generator.transformer import Seq2SeqTransformer
+from cost_ms.generator.vocab import Vocab
+from cost_ms.tokenizer.semantic_ids import with_dedup
+
+
+def small_catalogue(n=60, k=4, m=2, seed=0):
+    codes = np.random.default_rng(seed).integers(0, k, (n, m))
+    return with_dedup(codes)
+
+
+def setup(n=60, k=4, seed=0, max_history=3):
+    sid = small_catalogue(n, k, seed=seed)
+    vocab = Vocab.from_semantic_ids(sid, k)
+    item_tok = vocab.item_tokens(sid)
+    net = Seq2SeqTransformer(vocab.size, max_history * vocab.length, vocab.length, d_model=32, num_heads=2,
+                             head_dim=16, ffn_dim=64, enc_layers=1, dec_layers=1, dropout=0.0)
+    net.set_train(False)
+    rng = np.random.default_rng(seed)
+    src = np.stack([encode_history(rng.integers(0, n, rng.integers(1, 5)).tolist(), item_tok, max_history)
+                    for _ in range(6)])
+    return sid, vocab, item_tok, net, src
+
+
+def test_prefix_index_is_the_trie():
+    sid = np.array([[0, 1, 0], [0, 1, 1], [2, 0, 0]])
+    idx = PrefixIndex(sid, [3, 2, 2])
+    assert idx.child[0].tolist() == [[0, -1, 1]]
+    assert (idx.child[1] >= 0).sum() == 2 and (idx.child[2] >= 0).sum() == 3
+    assert sorted(idx.item_of_leaf.tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="not unique"):
+        PrefixIndex(np.array([[0, 0], [0, 0]]), [1, 1])
+
+
+def test_beam_returns_only_real_distinct_items(graph_mode):
+    sid, vocab, item_tok, net, src = setup()
+    items, scores = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=20,
+                                 batch_size=4).search(src)
+    assert items.shape == (6, 20)
+    assert ((items >= 0) & (items < len(sid))).all()
+    assert all(len(set(row)) == len(row) for row in items)
+    assert (np.diff(scores, axis=1) <= 1e-6).all()          # sorted best first
+
+
+def test_beam_matches_brute_force_when_beam_covers_catalogue(graph_mode):
+    sid, vocab, item_tok, net, src = setup(n=40)
+    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=6)
+    items, scores = searcher.search(src)
+    ref_items, ref_scores = brute_force_topk_ref(net, vocab, src, item_tok, k=10)
+    np.testing.assert_array_equal(items[:, :10], ref_items)
+    np.testing.assert_allclose(scores[:, :10], ref_scores, rtol=1e-4, atol=1e-4)
+
+
+def test_beam_wider_than_catalogue_pads_with_minus_one(graph_mode):
+    sid, vocab, item_tok, net, src = setup(n=12)
+    items, scores = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), 16, 6).search(src)
+    assert (items[:, 12:] == -1).all() and np.isneginf(scores[:, 12:]).all()
+    assert all(sorted(row[:12]) == list(range(12)) for row in items)
+
+
+def test_samples_left_pad_and_user_tokens():
+    sid = np.array([[0, 0], [1, 0], [2, 0]])
+    vocab = Vocab.from_semantic_ids(sid, 3, user_buckets=5)
+    b = SampleBuilder(vocab.item_tokens(sid), 2, vocab)
+    src, tgt = b.training({"u": [0, 1, 2]})
+    assert tgt.tolist() == [1, 2]
+    assert src.shape == (2, 5) and src[0, 1:3].tolist() == [0, 0]          # pad before the only item
+    assert src[0, 0] == src[1, 0] >= vocab.user_offset
+    assert src[1, 1:].tolist() == vocab.item_tokens(sid[[0, 1]]).reshape(-1).tolist()

@@ -1,0 +1,49 @@
+import glob
+import os
+
+import pytest
+
+from cost_ms.config import load_config, parse_set
+from cost_ms.errors import CostError
+from tests.conftest import ROOT
+
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
+
+
+def test_every_config_loads():
+    assert len(CONFIGS) >= 7
+    names = set()
+    for path in CONFIGS:
+        cfg = load_config(path)
+        names.add(cfg["dataset"]["name"])
+        assert cfg["tokenizer"]["levels"] >= 1
+    assert {"ml-100k", "ml-latest-small", "amazon-office", "amazon-beauty", "mind", "amazon"} <= names
+
+
+def test_set_overrides_and_types():
+    cfg = load_config(os.path.join(ROOT, "configs", "amazon-office.yaml"),
+                      ["tokenizer.loss=re", "tokenizer.lr=1e-3", "tokenizer.hidden=[64,32]", "generator.epochs=3"])
+    assert cfg["tokenizer"]["loss"] == "re"
+    assert cfg["tokenizer"]["lr"] == pytest.approx(1e-3)
+    assert cfg["tokenizer"]["hidden"] == [64, 32]
+    assert cfg["generator"]["epochs"] == 3
+    assert parse_set(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("tokenizer.levls=3", "unknown config key 'tokenizer.levls'"),
+    ("nosuch=1", "unknown config key 'nosuch'"),
+    ("tokenizer.levels=three", "'tokenizer.levels' in --set must be int"),
+    ("tokenizer.shared_codebook=1", "must be bool"),
+    ("generator.beam_size=10", "beam_size (10) must be >="),
+])
+def test_bad_keys_are_named(override, message):
+    with pytest.raises(CostError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), [override])
+
+
+def test_unknown_key_in_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(open(os.path.join(ROOT, "configs", "base.yaml")).read())
+    (tmp_path / "x.yaml").write_text("dataset:\n  nmae: ml-100k\n")
+    with pytest.raises(CostError, match="unknown config key 'dataset.nmae'"):
+        load_config(str(tmp_path / "x.yaml"))

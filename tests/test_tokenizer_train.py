@@ -1,0 +1,75 @@
+"""Training mechanics of the tokenizer: k-means init, losses, resume, reports."""
+import os
+
+import numpy as np
+import pytest
+
+from cost_ms.errors import CostError
+from cost_ms.tokenizer import create_tokenizer
+from cost_ms.tokenizer.semantic_ids import codebook_stats, neighbourhood_score, tokenizer_report, with_dedup
+from cost_ms.tokenizer.trainer import encode_items, train_rqvae
+
+TC = dict(loss="co", hidden=[32, 16], latent_dim=8, levels=3, codebook_size=8, shared_codebook=False, beta=0.25,
+          alpha=0.1, tau=0.1, lr=1e-3, weight_decay=0.0, batch_size=64, epochs=4, kmeans_init=True,
+          kmeans_iters=20, reseed_dead_codes=False, ckpt_every=1, neighbours=5)
+
+
+def clusters(n=300, d=24, k=6, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 3
+    return (centres[rng.integers(0, k, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("loss", ["re", "co", "re+co"])
+def test_training_lowers_the_loss(graph_mode, tmp_path, loss):
+    emb = clusters()
+    net, hist = train_rqvae(dict(TC, loss=loss, epochs=6), emb, str(tmp_path), seed=0, progress=False)
+    assert len(hist) == 6 and hist[-1]["loss"] < hist[0]["loss"]
+    assert all(0 <= h["dead_codes"] <= 24 for h in hist)
+    codes = encode_items(net, emb, chunk=128)           # 300 rows: last chunk padded
+    assert codes.shape == (300, 3) and codes.min() >= 0 and codes.max() < 8
+
+
+def test_resume_equals_uninterrupted(graph_mode, tmp_path):
+    emb = clusters()
+    net_a, hist_a = train_rqvae(TC, emb, str(tmp_path / "a"), seed=1, progress=False)
+    train_rqvae(dict(TC, epochs=2), emb, str(tmp_path / "b"), seed=1, progress=False)
+    net_b, hist_b = train_rqvae(TC, emb, str(tmp_path / "b"), seed=1, progress=False)   # resumes at epoch 2
+    assert [h["loss"] for h in hist_b] == [h["loss"] for h in hist_a]
+    np.testing.assert_array_equal(encode_items(net_b, emb), encode_items(net_a, emb))
+    with pytest.raises(CostError, match="different config; pass --fresh"):
+        train_rqvae(dict(TC, lr=5e-4), emb, str(tmp_path / "b"), seed=1, progress=False)
+
+
+def test_reseed_dead_codes_switch(graph_mode, tmp_path):
+    emb = clusters(k=2)
+    _, hist = train_rqvae(dict(TC, reseed_dead_codes=True, codebook_size=16), emb, str(tmp_path), 0, progress=False)
+    assert any("reseeded" in h for h in hist)
+
+
+def test_batch_larger_than_catalogue_is_refused(graph_mode, tmp_path):
+    with pytest.raises(CostError, match="batch_size \\(64\\) is larger than the item count \\(10\\)"):
+        train_rqvae(TC, clusters(n=10), str(tmp_path), 0, progress=False)
+
+
+def test_random_tokenizer_is_uniform_and_seeded(tmp_path):
+    emb = clusters(n=2000)
+    a, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
+    b, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
+    np.testing.assert_array_equal(a, b)
+    assert abs(np.bincount(a[:, 0], minlength=4) / 2000 - 0.25).max() < 0.05
+
+
+def test_report_on_known_codes():
+    codes = np.array([[0, 0], [0, 0], [0, 1], [1, 1]])
+    emb = np.array([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1]], np.float32)
+    rep = tokenizer_report(codes, emb, 4, k=1)
+    assert rep["collision_rate"] == 0.5 and rep["largest_collision_group"] == 2 and rep["unique_tuples"] == 3
+    assert rep["codebooks"][0]["usage"] == 0.5
+    assert rep["codebooks"][0]["perplexity"] == pytest.approx(np.exp(-(0.75 * np.log(0.75) + 0.25 * np.log(0.25))))
+    nb = neighbourhood_score(emb, codes, k=1)
+    # nearest neighbours: 0<->1, 1->0, 2->1, 3->2 ; same c1: 1,1,1,0 ; same (c1,c2): 1,1,0,0
+    assert nb["share_same_c1"] == 0.75 and nb["share_same_c1c2"] == 0.5
+    assert codebook_stats(codes, 4)[1]["dead_codes"] == 2
+    sid = with_dedup(codes)
+    assert sid[:, -1].tolist() == [0, 1, 0, 0]
