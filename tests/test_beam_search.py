@@ -72,3 +72,23 @@ def test_samples_left_pad_and_user_tokens():
     assert src.shape == (2, 5) and src[0, 1:3].tolist() == [0, 0]          # pad before the only item
     assert src[0, 0] == src[1, 0] >= vocab.user_offset
     assert src[1, 1:].tolist() == vocab.item_tokens(sid[[0, 1]]).reshape(-1).tolist()
+
+
+def test_length_buckets_use_every_sample_once():
+    from cost_ms.generator.trainer import bucket_batches
+    lengths = np.random.default_rng(0).integers(1, 21, 1000)
+    batches = bucket_batches(lengths, [5, 10, 20], 64, np.random.default_rng(1))
+    assert len(batches) == 1000 // 64
+    seen = np.concatenate([idx for _, idx in batches])
+    assert len(set(seen.tolist())) == len(seen) == len(batches) * 64
+    for size, idx in batches:
+        assert (lengths[idx] <= size).all()
+
+
+def test_cropped_input_gives_the_same_encoding(graph_mode):
+    from mindspore import Tensor
+    sid, vocab, item_tok, net, src = setup(max_history=3)
+    short = src[(src != 0).sum(1) <= vocab.length]          # histories of one item
+    full = net.encode(Tensor(short)).asnumpy()
+    cropped = net.encode(Tensor(short[:, -vocab.length:])).asnumpy()
+    np.testing.assert_allclose(full[:, -vocab.length:], cropped, rtol=1e-4, atol=1e-5)

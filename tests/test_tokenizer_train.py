@@ -70,6 +70,8 @@ def test_report_on_known_codes():
     nb = neighbourhood_score(emb, codes, k=1)
     # nearest neighbours: 0<->1, 1->0, 2->1, 3->2 ; same c1: 1,1,1,0 ; same (c1,c2): 1,1,0,0
     assert nb["share_same_c1"] == 0.75 and nb["share_same_c1c2"] == 0.5
+    assert nb["chance_same_c1"] == pytest.approx(0.75 ** 2 + 0.25 ** 2)
+    assert nb["chance_same_c1c2"] == pytest.approx(0.5 ** 2 + 2 * 0.25 ** 2)
     assert codebook_stats(codes, 4)[1]["dead_codes"] == 2
     sid = with_dedup(codes)
     assert sid[:, -1].tolist() == [0, 1, 0, 0]

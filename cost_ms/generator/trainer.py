@@ -85,6 +85,24 @@ class GeneratorSetup:
         return recall_ndcg(items, tgt, ks)
 
 
+def bucket_batches(lengths, buckets, batch_size, rng):
+    """Batches of sample indices, each tagged with the bucket (in items) it is cropped to.
+
+    Samples go to the smallest bucket that holds their history; a bucket's remainder that
+    does not fill a batch moves up to the next bucket, and only the last bucket drops its
+    remainder, so every sample is used unless it falls in that final remainder.
+    """
+    order = rng.permutation(len(lengths))
+    bucket_of = np.searchsorted(buckets, lengths[order])
+    batches, carry = [], np.zeros(0, np.int64)
+    for b, size in enumerate(buckets):
+        pool = np.concatenate([carry, order[bucket_of == b]])
+        full = len(pool) // batch_size * batch_size
+        batches += [(size, pool[i:i + batch_size]) for i in range(0, full, batch_size)]
+        carry = pool[full:]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def save_weights(net, path):
     with atomic_path(path, suffix=".tmp.ckpt") as tmp:
         ms.save_checkpoint(net, tmp)
@@ -99,6 +117,11 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
     if bs < gc["batch_size"]:
         log.warning("only %d training samples; batch size lowered from %d", n, gc["batch_size"])
     steps = n // bs
+    length = setup.vocab.length
+    buckets = sorted({b for b in gc["length_buckets"] if b < gc["max_history"]} | {gc["max_history"]})
+    if gc["user_buckets"]:
+        buckets = [gc["max_history"]]    # the user token sits in column 0; cropping would cut it
+    hist_items = (src != 0).sum(1) // length
     net = setup.net
     with_loss = Seq2SeqWithLoss(net)
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=lr_schedule(gc, steps * gc["epochs"]),
@@ -118,22 +141,29 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
         if state["bad"] >= gc["patience"] or (budget and state["train_seconds"] >= budget):
             break
         net.set_train(True)
-        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        batches = bucket_batches(hist_items, buckets, bs, np.random.default_rng([seed, epoch]))
         t0 = time.time()
         loss_sum = acc_sum = 0.0
-        bar = tqdm(range(steps), desc=f"generator epoch {epoch + 1}/{gc['epochs']}", unit="step",
+        bar = tqdm(batches, desc=f"generator epoch {epoch + 1}/{gc['epochs']}", unit="step",
                    disable=not progress, mininterval=2.0, leave=False)
-        for b in bar:
-            idx = perm[b * bs:(b + 1) * bs]
-            loss, acc = step(Tensor(src[idx]), Tensor(dec_in[idx]), Tensor(target[idx]))
-            if b % 20 == 0 or b == steps - 1:
-                bar.set_postfix(loss=f"{float(loss.asnumpy()):.3f}")
+        nb = 0
+        out_of_time = False
+        for size, idx in bar:
+            loss, acc = step(Tensor(src[idx][:, -size * length:]), Tensor(dec_in[idx]), Tensor(target[idx]))
             loss_sum += float(loss.asnumpy())
             acc_sum += float(acc.asnumpy())
-        rec = {"epoch": epoch + 1, "loss": round(loss_sum / steps, 4), "token_acc": round(acc_sum / steps, 4),
-               "seconds": round(time.time() - t0, 1), "samples_per_s": round(steps * bs / (time.time() - t0), 1)}
+            nb += 1
+            if nb % 20 == 1:
+                bar.set_postfix(loss=f"{loss_sum / nb:.3f}")
+            if budget and state["train_seconds"] + time.time() - t0 >= budget:
+                out_of_time = True      # stop mid-epoch; still validate below so best.ckpt exists
+                break
+        rec = {"epoch": epoch + 1, "loss": round(loss_sum / nb, 4), "token_acc": round(acc_sum / nb, 4),
+               "seconds": round(time.time() - t0, 1), "samples_per_s": round(nb * bs / (time.time() - t0), 1)}
+        if out_of_time:
+            rec["stopped_at_step"] = f"{nb}/{len(batches)} (max_train_minutes)"
         state["train_seconds"] += time.time() - t0
-        if (epoch + 1) % gc["eval_every"] == 0 or epoch + 1 == gc["epochs"]:
+        if (epoch + 1) % gc["eval_every"] == 0 or epoch + 1 == gc["epochs"] or out_of_time:
             m = setup.evaluate("valid", ks, gc["valid_users"], seed)
             rec["valid_ndcg@10"] = round(m["ndcg@10"], 5)
             rec["valid_recall@10"] = round(m["recall@10"], 5)

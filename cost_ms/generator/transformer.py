@@ -95,6 +95,7 @@ class Seq2SeqTransformer(nn.Cell):
         self.drop = nn.Dropout(p=dropout)
         causal = np.triu(np.full((tgt_len, tgt_len), NEG, np.float32), 1)
         self.causal = Tensor(causal)
+        self.src_len = src_len
         self.src_positions = Tensor(np.arange(src_len, dtype=np.int32))
         self.tgt_positions = Tensor(np.arange(tgt_len, dtype=np.int32))
 
@@ -103,8 +104,12 @@ class Seq2SeqTransformer(nn.Cell):
         return ((src == 0).astype(ms.float32) * NEG).expand_dims(1)
 
     def encode(self, src):
+        # positions are right-aligned (the newest token is always src_len - 1), so a batch cropped
+        # to its last S tokens (length buckets) sees the same positions as the full input
+        s = src.shape[1]
         mask = self.pad_mask(src)
-        x = self.drop(self.embed(src) + self.src_pos(self.src_positions).expand_dims(0))
+        pos = self.src_pos(self.src_positions[self.src_len - s:])
+        x = self.drop(self.embed(src) + pos.expand_dims(0))
         for layer in self.encoder:
             x = layer(x, mask)
         return self.enc_ln(x)

@@ -60,8 +60,16 @@ def neighbourhood_score(emb, codes, k=10, chunk=1024):
         same1 += (codes[nn_idx, 0] == c[:, None, 0]).mean(1).sum()
         if codes.shape[1] > 1:
             same12 += ((codes[nn_idx, 0] == c[:, None, 0]) & (codes[nn_idx, 1] == c[:, None, 1])).mean(1).sum()
+    # what two random items share, given how items spread over codes: the score is only
+    # meaningful against this (a collapsed codebook shares codes with everything)
+    def chance(cols):
+        _, counts = np.unique(codes[:, cols], axis=0, return_counts=True)
+        return float(((counts / len(codes)) ** 2).sum())
+
+    multi = codes.shape[1] > 1
     return {"k": int(k), "share_same_c1": float(same1 / len(x)),
-            "share_same_c1c2": float(same12 / len(x)) if codes.shape[1] > 1 else None}
+            "share_same_c1c2": float(same12 / len(x)) if multi else None,
+            "chance_same_c1": chance([0]), "chance_same_c1c2": chance([0, 1]) if multi else None}
 
 
 def tokenizer_report(codes, emb, codebook_size, k=10):

@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""Markdown tables from run folders, so quoted numbers come straight from the files.
+
+    python tools/report_table.py tokenizers runs/amazon-office
+    python tools/report_table.py metrics runs/amazon-office
+"""
+import glob
+import json
+import os
+import sys
+
+import yaml
+
+
+def _load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def tokenizers(root):
+    rows = ["| tokenizer | lr | epochs | collision rate | largest group | unique tuples | usage L1/L2/L3 "
+            "| perplexity L1/L2/L3 | kNN same c1 (chance) | kNN same c1c2 (chance) |", "|" + "---|" * 10]
+    for folder in sorted(glob.glob(os.path.join(root, "tokenize-*"))):
+        if not os.path.isfile(os.path.join(folder, "meta.json")):   # unfinished
+            continue
+        r = _load(os.path.join(folder, "tokenizer_report.json"))
+        m = _load(os.path.join(folder, "meta.json"))
+        with open(os.path.join(folder, "config.yaml")) as f:
+            tc = yaml.safe_load(f)["tokenizer"]
+        cb = r["codebooks"]
+        nb = r["neighbourhood"]
+        usage = "/".join(f"{c['usage']:.2f}" for c in cb)
+        perp = "/".join(f"{c['perplexity']:.1f}" for c in cb)
+        rows.append(f"| {m['tokenizer']} | {tc['lr'] if m['tokenizer'] != 'random' else '-'} | {m['epochs']} "
+                    f"| {r['collision_rate']:.3f} | {r['largest_collision_group']} | {r['unique_tuples']} "
+                    f"| {usage} | {perp} "
+                    f"| {nb['share_same_c1']:.3f} ({nb['chance_same_c1']:.3f}) "
+                    f"| {nb['share_same_c1c2']:.3f} ({nb['chance_same_c1c2']:.3f}) |")
+    return "\n".join(rows)
+
+
+def metrics(root, split="test"):
+    ks = (5, 10, 20, 40)
+    head = "| model | " + " | ".join(f"R@{k} | N@{k}" for k in ks) + " | epochs | train s |"
+    rows = [head, "|" + "---|" * (2 + 2 * len(ks) + 1)]
+    pop = None
+    for folder in sorted(glob.glob(os.path.join(root, "generator-*"))):
+        p = os.path.join(folder, "metrics.json")
+        if not os.path.isfile(p):
+            continue
+        m = _load(p)
+        pop = m["most_popular"][split]
+        rows.append(f"| TIGER + {m['tokenizer']} | " + " | ".join(
+            f"{m[split][f'recall@{k}']:.4f} | {m[split][f'ndcg@{k}']:.4f}" for k in ks)
+            + f" | {m['epochs']} (best {m['best_epoch']}) | {m['train_seconds']:.0f} |")
+    if pop:
+        rows.append("| most popular | " + " | ".join(f"{pop[f'recall@{k}']:.4f} | {pop[f'ndcg@{k}']:.4f}"
+                                                     for k in ks) + " | - | - |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    kind, root = sys.argv[1], sys.argv[2]
+    print({"tokenizers": tokenizers, "metrics": metrics}[kind](root))
