@@ -38,7 +38,7 @@ def run_variant(variant, epochs, loss):
 
     from cost_ms.runtime import init_runtime
     cfg, emb = load()
-    tc = dict(cfg["tokenizer"], loss=loss, epochs=epochs, ckpt_every=10 ** 6)
+    tc = dict(cfg["tokenizer"], loss=loss, epochs=epochs, ckpt_every_steps=0)
     if variant in ("train-graph", "train-pynative"):
         from cost_ms.tokenizer.trainer import train_rqvae
         init_runtime("CPU", "graph" if variant == "train-graph" else "pynative", 0)

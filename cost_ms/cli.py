@@ -52,8 +52,11 @@ class Run:
 
 
 def _init(cfg, args):
+    """MindSpore device and mode; join the msrun job when ``run.data_parallel``. Returns the World."""
+    from .parallel import init_world
     from .runtime import init_runtime
     init_runtime(cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"])
+    return init_world(cfg["run"]["data_parallel"])
 
 
 # ---------------------------------------------------------------- commands
@@ -85,10 +88,13 @@ def cmd_tokenize(cfg, args):
     run = Run(cfg)
     prep = run.prepared()
     emb, emb_meta = run.embeddings(prep)
-    _init(cfg, args)
-    if args.fresh:
+    w = _init(cfg, args)
+    if args.fresh and w.is_main:
         shutil.rmtree(run.tokenize, ignore_errors=True)
+    w.barrier()              # no worker may load a checkpoint that --fresh is deleting
     _, report = run_tokenize(cfg, prep, emb, emb_meta, run.tokenize)
+    if not w.is_main:
+        return
     keep = ("collision_rate", "largest_collision_group", "unique_tuples")
     print(json.dumps({k: report[k] for k in keep} | {"neighbourhood": report["neighbourhood"]}))
     print(f"semantic IDs -> {run.tokenize}")
@@ -109,11 +115,14 @@ def cmd_train(cfg, args):
     from .generator import format_table, run_evaluate, run_train
     run = Run(cfg)
     prep, sid = _generator_setup(cfg, run)
-    _init(cfg, args)
-    if args.fresh:
+    w = _init(cfg, args)
+    if args.fresh and w.is_main:
         shutil.rmtree(run.generator, ignore_errors=True)
+    w.barrier()              # no worker may load a checkpoint that --fresh is deleting
     cfg = {**cfg, "_paths": {"data": run.data}}
     setup, _ = run_train(cfg, prep, sid, run.tokenize, run.generator)
+    if not w.is_main:
+        return
     metrics = run_evaluate(cfg, setup, run.generator)
     print(format_table(metrics, cfg["eval"]["ks"]))
     print(f"run folder: {run.generator}")

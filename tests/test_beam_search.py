@@ -30,11 +30,27 @@ def setup(n=60, k=4, seed=0, max_history=3):
 def test_prefix_index_is_the_trie():
     sid = np.array([[0, 1, 0], [0, 1, 1], [2, 0, 0]])
     idx = PrefixIndex(sid, [3, 2, 2])
-    assert idx.child[0].tolist() == [[0, -1, 1]]
-    assert (idx.child[1] >= 0).sum() == 2 and (idx.child[2] >= 0).sum() == 3
+    assert idx.children(0, np.array([0])).tolist() == [[0, -1, 1]]
+    assert (idx.children(1, np.arange(2)) >= 0).sum() == 2 and (idx.children(2, np.arange(2)) >= 0).sum() == 3
     assert sorted(idx.item_of_leaf.tolist()) == [0, 1, 2]
     with pytest.raises(ValueError, match="not unique"):
         PrefixIndex(np.array([[0, 0], [0, 0]]), [1, 1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_children_match_a_dense_table_built_from_sorted_prefixes(seed):
+    rng = np.random.default_rng(seed)
+    sizes = [5, 3, 7]
+    sid = np.unique(np.stack([rng.integers(0, s, 150) for s in sizes], 1), axis=0)
+    idx = PrefixIndex(sid, sizes)
+    for t, size in enumerate(sizes):
+        parents = sorted({tuple(r[:t]) for r in sid})
+        kids = sorted({tuple(r[:t + 1]) for r in sid})
+        dense = np.full((len(parents), size), -1)
+        for k, kid in enumerate(kids):
+            dense[parents.index(kid[:t]), kid[t]] = k
+        np.testing.assert_array_equal(idx.children(t, np.arange(len(parents))), dense)
+        np.testing.assert_array_equal(idx.children(t, np.arange(len(parents)).reshape(-1, 1))[:, 0], dense)
 
 
 def test_beam_returns_only_real_distinct_items(graph_mode):
@@ -92,3 +108,18 @@ def test_cropped_input_gives_the_same_encoding(graph_mode):
     full = net.encode(Tensor(short)).asnumpy()
     cropped = net.encode(Tensor(short[:, -vocab.length:])).asnumpy()
     np.testing.assert_allclose(full[:, -vocab.length:], cropped, rtol=1e-4, atol=1e-5)
+
+
+def test_folded_beams_equal_per_beam_decoding(graph_mode):
+    """Beams folded into the cross-attention query axis == every beam with its own copy of the memory."""
+    from mindspore import Tensor
+    from cost_ms.generator.transformer import MemoryEncoder, StepScorer
+    sid, vocab, item_tok, net, src = setup()
+    net.set_train(False)
+    beams = 5
+    memory = MemoryEncoder(net)(Tensor(src))
+    dec_in = np.random.default_rng(1).integers(3, vocab.size, (len(src) * beams, 3)).astype(np.int32)
+    folded = StepScorer(net, beams)(Tensor(dec_in), memory, Tensor(src)).asnumpy()
+    rep = Tensor(np.repeat(np.arange(len(src)), beams).astype(np.int32))
+    plain = StepScorer(net)(Tensor(dec_in), memory[rep], Tensor(np.repeat(src, beams, 0))).asnumpy()
+    np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-5)

@@ -11,7 +11,7 @@ from cost_ms.tokenizer.trainer import encode_items, train_rqvae
 
 TC = dict(loss="co", hidden=[32, 16], latent_dim=8, levels=3, codebook_size=8, shared_codebook=False, beta=0.25,
           alpha=0.1, tau=0.1, lr=1e-3, weight_decay=0.0, batch_size=64, epochs=4, kmeans_init=True,
-          kmeans_iters=20, reseed_dead_codes=False, ckpt_every=1, neighbours=5)
+          kmeans_iters=20, reseed_dead_codes=False, ckpt_every_steps=2, global_negatives=False, neighbours=5)
 
 
 def clusters(n=300, d=24, k=6, seed=0):

@@ -4,13 +4,17 @@ import os
 
 from ..errors import CostError
 from .dataset import RawData
-from .sources import require_files, source_info
+from .sources import check_unique, require_files, source_info
 
 
 def _read(path):
+    def unique_keys(pairs):
+        check_unique([k for k, _ in pairs], path, "key")
+        return dict(pairs)
+
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as e:
         raise CostError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from None
 

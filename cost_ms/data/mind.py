@@ -23,6 +23,8 @@ def parse_news(path):
             if len(cols) != len(NEWS_COLUMNS):
                 raise CostError(f"{path}:{n}: expected {len(NEWS_COLUMNS)} tab-separated columns, got {len(cols)}")
             rec = dict(zip(NEWS_COLUMNS, cols))
+            if rec["news_id"] in items:
+                raise CostError(f"{path}:{n}: duplicate news id '{rec['news_id']}'")
             items[rec["news_id"]] = {k: rec[k] for k in ("category", "subcategory", "title", "abstract")}
     return items
 

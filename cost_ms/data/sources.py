@@ -30,6 +30,17 @@ def require_files(folder, names, what):
     return [os.path.join(folder, n) for n in names]
 
 
+def check_unique(ids, path, what="item id"):
+    """Refuse a file that lists the same id twice: which record wins would be an accident."""
+    seen, dups = set(), []
+    for i in ids:
+        if i in seen:
+            dups.append(i)
+        seen.add(i)
+    if dups:
+        raise CostError(f"{path}: duplicate {what}(s) {sorted(set(map(str, dups)))[:5]}")
+
+
 def source_info(paths):
     return {os.path.basename(p): os.path.getsize(p) for p in paths}
 

@@ -8,6 +8,7 @@ from ..config import dump
 from ..errors import CostError
 from ..io import read_meta, write_json, write_meta, write_text
 from ..metrics import popularity_metrics
+from ..parallel import world
 from .trainer import GeneratorSetup, load_best, run_config_hash, train_generator
 
 STAGE = "train"
@@ -15,10 +16,13 @@ STAGE = "train"
 
 def run_train(cfg, prep, sid, sid_folder, folder, jit=True, progress=True):
     os.makedirs(folder, exist_ok=True)
-    write_text(os.path.join(folder, "config.yaml"), dump(cfg))
     setup = GeneratorSetup(cfg, prep, sid)
     t0 = time.time()
     state = train_generator(cfg, setup, folder, jit=jit, progress=progress)
+    if not world().is_main:  # data parallel: rank 0 writes meta.json; evaluation runs there too
+        return setup, state
+    # written only now: a command refused on the way (e.g. a checkpoint of another config) changes nothing
+    write_text(os.path.join(folder, "config.yaml"), dump({k: v for k, v in cfg.items() if k != "_paths"}))
     write_meta(folder, STAGE, dataset=prep.name, tokenizer=cfg["tokenizer"]["loss"],
                data_dir=os.path.relpath(os.path.abspath(cfg["_paths"]["data"]), os.path.abspath(folder)),
                semantic_ids_dir=os.path.relpath(os.path.abspath(sid_folder), os.path.abspath(folder)),

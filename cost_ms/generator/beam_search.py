@@ -1,10 +1,12 @@
 """Trie-constrained beam search over the whole catalogue (TIGER sec. 3.2, constrained decoding).
 
-:class:`PrefixIndex` is the prefix trie stored as one dense child table per depth:
-``child[t][node, code]`` is the id of the depth-``t+1`` node reached from depth-``t``
-``node`` by ``code``, or -1. Depth-0 has the single root node 0; the nodes at depth L are
-items. Beams only ever extend along existing children, so every returned tuple is a real
-item, and distinct leaves are distinct items (no duplicates).
+:class:`PrefixIndex` is the prefix trie of all items' code tuples. A depth-``t`` node is
+named by its rank among the distinct length-``t`` prefixes (the root is node 0), and
+``keys[t]`` holds, sorted, ``node * S_t + code`` for every existing edge from depth ``t``
+(``S_t`` codes at that depth); the child's id is the key's position in ``keys[t]``. That is
+one integer per trie node, whatever the code-book sizes, and the children of any set of
+nodes are found by binary search. Beams only ever extend along existing edges, so every
+returned tuple is a real item, and distinct leaves are distinct items (no duplicates).
 
 :func:`brute_force_topk_ref` scores every item's full tuple by teacher forcing; with a
 beam at least the catalogue size, beam search must return the same top-k.
@@ -24,24 +26,31 @@ class PrefixIndex:
         sid = np.asarray(sid, np.int64)
         n, length = sid.shape
         self.length, self.level_sizes = length, list(level_sizes)
-        self.child = []
+        self.keys = []
         node = np.zeros(n, np.int64)          # each item's node at the current depth
-        n_nodes = 1
         for t in range(length):
-            key = node * self.level_sizes[t] + sid[:, t]
-            uniq, new_node = np.unique(key, return_inverse=True)
-            new_node = new_node.reshape(-1)
-            table = np.full((n_nodes, self.level_sizes[t]), -1, np.int32)
-            table[uniq // self.level_sizes[t], uniq % self.level_sizes[t]] = np.arange(len(uniq), dtype=np.int32)
-            self.child.append(table)
-            node, n_nodes = new_node, len(uniq)
-        if n_nodes != n:
+            keys, node = np.unique(node * self.level_sizes[t] + sid[:, t], return_inverse=True)
+            self.keys.append(keys)
+            node = node.reshape(-1)
+        if len(self.keys[-1]) != n:
             raise ValueError("semantic IDs are not unique: two items share a full tuple")
         self.item_of_leaf = np.empty(n, np.int64)
         self.item_of_leaf[node] = np.arange(n)
 
+    def children(self, t, node):
+        """``node [...]`` depth-``t`` node ids -> ``[..., S_t]`` child ids, -1 where no item goes on."""
+        size, keys = self.level_sizes[t], self.keys[t]
+        flat = np.asarray(node, np.int64).reshape(-1)
+        lo = np.searchsorted(keys, flat * size)
+        count = np.searchsorted(keys, flat * size + size) - lo
+        row = np.repeat(np.arange(len(flat)), count)
+        pos = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count) + np.repeat(lo, count)
+        out = np.full((len(flat), size), -1, np.int64)
+        out[row, keys[pos] - flat[row] * size] = pos
+        return out.reshape(*np.shape(node), size)
+
     def nbytes(self):
-        return int(sum(c.nbytes for c in self.child) + self.item_of_leaf.nbytes)
+        return int(sum(k.nbytes for k in self.keys) + self.item_of_leaf.nbytes)
 
 
 class BeamSearcher:
@@ -53,7 +62,7 @@ class BeamSearcher:
 
     def __init__(self, net, vocab, index, beam_size, batch_size):
         net.set_train(False)
-        self.encoder, self.scorer = MemoryEncoder(net), StepScorer(net)
+        self.encoder, self.scorer = MemoryEncoder(net), StepScorer(net, beam_size)
         self.vocab, self.index = vocab, index
         self.beam, self.batch = beam_size, batch_size
 
@@ -72,19 +81,17 @@ class BeamSearcher:
 
     def _search_batch(self, src):
         b, w = len(src), self.beam
-        memory = self.encoder(Tensor(src))
-        rep = Tensor(np.repeat(np.arange(b), w).astype(np.int32))
-        memory = memory[rep]
-        src_rep = Tensor(np.repeat(src, w, 0))
+        src_t = Tensor(src)
+        memory = self.encoder(src_t)                          # [B, S, d], shared by a user's W beams
         node = np.zeros((b, w), np.int64)
         score = np.full((b, w), NEG_INF)
         score[:, 0] = 0.0                                     # one live beam at the root
         tokens = np.zeros((b, w, 0), np.int32)
         for t in range(self.index.length):
             dec_in = np.concatenate([np.full((b * w, 1), BOS, np.int32), tokens.reshape(b * w, t)], 1)
-            logp = self.scorer(Tensor(dec_in), memory, src_rep).asnumpy()
+            logp = self.scorer(Tensor(dec_in), memory, src_t).asnumpy()
             lp = logp[:, self.vocab.level_slice(t)].reshape(b, w, -1)
-            child = self.index.child[t][node]                 # [B, W, S_t]
+            child = self.index.children(t, node)              # [B, W, S_t]
             cand = np.where(child >= 0, score[..., None] + lp, NEG_INF).reshape(b, -1)
             size = lp.shape[-1]
             top = np.argsort(-cand, axis=1, kind="stable")[:, :w]

@@ -18,9 +18,10 @@ import numpy as np
 from mindspore import Tensor, nn
 from tqdm import tqdm
 
-from ..checkpoint import load_state, save_state
+from ..checkpoint import CheckpointManager
 from ..io import atomic_path, config_hash, write_json
 from ..metrics import recall_ndcg
+from ..parallel import world
 from ..runtime import set_seed
 from ..train_step import make_train_step
 from .beam_search import BeamSearcher, PrefixIndex
@@ -76,13 +77,23 @@ class GeneratorSetup:
         return {u: s + [self.valid[u]] for u, s in self.train_seqs.items()}, self.test
 
     def evaluate(self, split, ks, max_users=0, seed=0):
+        """Recall/NDCG@ks on ``split``; data parallel: each worker decodes its share of the users."""
         hist, targets = self.histories(split)
-        if max_users and max_users < len(hist):
-            keep = sorted(np.random.default_rng(seed).choice(sorted(hist), max_users, replace=False))
-            hist = {u: hist[u] for u in keep}
-        users, src, tgt = self.builder.evaluation(hist, targets)
-        items, _ = self.searcher().search(src)
-        return recall_ndcg(items, tgt, ks)
+        users = sorted(hist)
+        if max_users and max_users < len(users):
+            users = sorted(np.random.default_rng(seed).choice(users, max_users, replace=False))
+        w = world()
+        mine = users[w.rank::w.size]
+        sums = np.zeros(2 * len(ks) + 1)
+        if mine:
+            _, src, tgt = self.builder.evaluation({u: hist[u] for u in mine}, targets)
+            items, _ = self.searcher().search(src)
+            m = recall_ndcg(items, tgt, ks)
+            sums[:-1] = [m[f"{name}@{k}"] * len(mine) for k in ks for name in ("recall", "ndcg")]
+            sums[-1] = len(mine)
+        sums = w.all_sum(sums)
+        keys = [f"{name}@{k}" for k in ks for name in ("recall", "ndcg")]
+        return {key: float(v / sums[-1]) for key, v in zip(keys, sums[:-1])}
 
 
 def bucket_batches(lengths, buckets, batch_size, rng):
@@ -109,75 +120,95 @@ def save_weights(net, path):
 
 
 def train_generator(cfg, setup, folder, jit=True, progress=True):
-    gc, seed = cfg["generator"], cfg["run"]["seed"]
+    """Train (or resume) in ``folder``, validating every ``eval_every`` epochs; return the final state.
+
+    Data parallel: every worker builds the same global batches of ``batch_size * world``
+    samples from ``(seed, epoch)`` and trains on its slice; stop decisions (time budget,
+    early stopping) use values all workers agree on, so they leave the loop together.
+    """
+    gc, seed, w = cfg["generator"], cfg["run"]["seed"], world()
     src, target_items = setup.builder.training(setup.train_seqs)
     dec_in, target = decoder_io(setup.item_tok[target_items])
     n = len(src)
-    bs = min(gc["batch_size"], n)
+    bs = min(gc["batch_size"], n // w.size)
     if bs < gc["batch_size"]:
-        log.warning("only %d training samples; batch size lowered from %d", n, gc["batch_size"])
-    steps = n // bs
+        log.warning("only %d training samples; batch size per worker lowered from %d to %d", n, gc["batch_size"], bs)
+    gbs = bs * w.size
+    steps = n // gbs
     length = setup.vocab.length
     buckets = sorted({b for b in gc["length_buckets"] if b < gc["max_history"]} | {gc["max_history"]})
     if gc["user_buckets"]:
         buckets = [gc["max_history"]]    # the user token sits in column 0; cropping would cut it
     hist_items = (src != 0).sum(1) // length
     net = setup.net
-    with_loss = Seq2SeqWithLoss(net)
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=lr_schedule(gc, steps * gc["epochs"]),
                              weight_decay=gc["weight_decay"])
-    step = make_train_step(with_loss, opt, jit=jit)
-    ckpt_dir = os.path.join(folder, "ckpt")
-    resume_key = {"generator": gc, "tokenizer_hash": setup.sid_hash}
-    state = load_state(ckpt_dir, [opt], resume_key) or {
-        "epoch": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "history": [], "train_seconds": 0.0}
-    if state["epoch"]:
-        log.info("resuming generator from epoch %d (best valid ndcg@10 %.4f)", state["epoch"], state["best"])
+    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
+                           mean_outputs=2, world_size=w.size)
+    resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
+                  "tokenizer_hash": setup.sid_hash, "workers": w.size}
+    ckpt = CheckpointManager(os.path.join(folder, "ckpt"), [opt], resume_key, cfg["run"]["keep_checkpoints"],
+                             w.is_main, {k: v for k, v in cfg.items() if k != "_paths"})
+    state = ckpt.load() or {"epoch": 0, "step": 0, "sums": [0.0, 0.0], "best": -1.0, "best_epoch": 0, "bad": 0,
+                            "history": [], "train_seconds": 0.0, "global_step": 0}
+    if state["epoch"] or state["step"]:
+        log.info("resuming generator at epoch %d, step %d (best valid ndcg@10 %.4f)",
+                 state["epoch"], state["step"], state["best"])
     ks = cfg["eval"]["ks"]
-    log.info("generator: %d training samples, %d steps/epoch, vocab %d, %d parameters",
-             n, steps, setup.vocab.size, sum(p.size for p in net.trainable_params()))
+    log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters",
+             n, w.size, bs, setup.vocab.size, sum(p.size for p in net.trainable_params()))
     budget = gc["max_train_minutes"] * 60
     for epoch in range(state["epoch"], gc["epochs"]):
         if state["bad"] >= gc["patience"] or (budget and state["train_seconds"] >= budget):
             break
         net.set_train(True)
-        batches = bucket_batches(hist_items, buckets, bs, np.random.default_rng([seed, epoch]))
-        t0 = time.time()
-        loss_sum = acc_sum = 0.0
-        bar = tqdm(batches, desc=f"generator epoch {epoch + 1}/{gc['epochs']}", unit="step",
-                   disable=not progress, mininterval=2.0, leave=False)
-        nb = 0
-        out_of_time = False
+        batches = bucket_batches(hist_items, buckets, gbs, np.random.default_rng([seed, epoch]))
+        first = state["step"]                # > 0 only when resuming mid-epoch
+        loss_sum, acc_sum = state["sums"] if first else (0.0, 0.0)
+        t0, spent0 = time.time(), state["train_seconds"]
+        bar = tqdm(batches[first:], desc=f"generator epoch {epoch + 1}/{gc['epochs']}", unit="step", initial=first,
+                   total=len(batches), disable=not (progress and w.is_main), mininterval=2.0, leave=False)
+        nb, out_of_time = first, False
         for size, idx in bar:
+            idx = w.shard(idx)
             loss, acc = step(Tensor(src[idx][:, -size * length:]), Tensor(dec_in[idx]), Tensor(target[idx]))
             loss_sum += float(loss.asnumpy())
             acc_sum += float(acc.asnumpy())
             nb += 1
+            state["global_step"] += 1
             if nb % 20 == 1:
                 bar.set_postfix(loss=f"{loss_sum / nb:.3f}")
-            if budget and state["train_seconds"] + time.time() - t0 >= budget:
+            # every worker must stop on the same step: agree on the slowest clock
+            if budget and w.all_max(spent0 + time.time() - t0) >= budget:
                 out_of_time = True      # stop mid-epoch; still validate below so best.ckpt exists
                 break
-        rec = {"epoch": epoch + 1, "loss": round(loss_sum / nb, 4), "token_acc": round(acc_sum / nb, 4),
-               "seconds": round(time.time() - t0, 1), "samples_per_s": round(nb * bs / (time.time() - t0), 1)}
+            if gc["ckpt_every_steps"] and nb % gc["ckpt_every_steps"] == 0 and nb < len(batches):
+                ckpt.save(state["global_step"], {**state, "epoch": epoch, "step": nb, "sums": [loss_sum, acc_sum],
+                                                 "train_seconds": spent0 + time.time() - t0})
+        elapsed = time.time() - t0
+        done = max(1, nb - first)
+        rec = {"epoch": epoch + 1, "loss": round(loss_sum / max(nb, 1), 4), "token_acc": round(acc_sum / max(nb, 1), 4),
+               "seconds": round(elapsed, 1), "samples_per_s": round(done * gbs / max(elapsed, 1e-9), 1)}
         if out_of_time:
             rec["stopped_at_step"] = f"{nb}/{len(batches)} (max_train_minutes)"
-        state["train_seconds"] += time.time() - t0
+        state["train_seconds"] = spent0 + elapsed
         if (epoch + 1) % gc["eval_every"] == 0 or epoch + 1 == gc["epochs"] or out_of_time:
             m = setup.evaluate("valid", ks, gc["valid_users"], seed)
             rec["valid_ndcg@10"] = round(m["ndcg@10"], 5)
             rec["valid_recall@10"] = round(m["recall@10"], 5)
             if m["ndcg@10"] > state["best"]:
                 state.update(best=m["ndcg@10"], best_epoch=epoch + 1, bad=0)
-                save_weights(net, os.path.join(folder, "best.ckpt"))
-                write_json(os.path.join(folder, "best.json"), {"epoch": epoch + 1, "valid": m})
+                if w.is_main:
+                    save_weights(net, os.path.join(folder, "best.ckpt"))
+                    write_json(os.path.join(folder, "best.json"), {"epoch": epoch + 1, "valid": m})
             else:
                 state["bad"] += 1
         state["history"].append(rec)
-        state["epoch"] = epoch + 1
-        log.info("epoch %s", rec)
-        save_state(ckpt_dir, [opt], state, resume_key)
-    if not os.path.isfile(os.path.join(folder, "best.ckpt")):   # never evaluated: keep the last weights
+        state.update(epoch=epoch + 1, step=0, sums=[0.0, 0.0])
+        if w.is_main:
+            log.info("epoch %s", rec)
+        ckpt.save(state["global_step"], state)
+    if w.is_main and not os.path.isfile(os.path.join(folder, "best.ckpt")):   # never evaluated: keep the last weights
         save_weights(net, os.path.join(folder, "best.ckpt"))
     return state
 

@@ -72,10 +72,19 @@ class DecoderLayer(nn.Cell):
         self.ffn = FeedForward(d_model, ffn_dim, dropout)
         self.drop = nn.Dropout(p=dropout)
 
-    def construct(self, y, memory, self_mask, cross_mask):
+    def construct(self, y, memory, self_mask, cross_mask, beams=1):
+        """``y [B * beams, T, d]``; ``memory [B, S, d]`` is shared by a user's ``beams`` hypotheses."""
         h = self.ln1(y)
         y = y + self.drop(self.self_attn(h, h, self_mask))
-        y = y + self.drop(self.cross_attn(self.ln2(y), memory, cross_mask))
+        h = self.ln2(y)
+        if beams > 1:
+            # cross-attention queries do not interact, so a user's beams are folded into the query
+            # axis and attend to one copy of its memory: no per-beam key/value projections
+            bw, t, d = h.shape
+            c = self.cross_attn(h.reshape(bw // beams, beams * t, d), memory, cross_mask).reshape(bw, t, d)
+        else:
+            c = self.cross_attn(h, memory, cross_mask)
+        y = y + self.drop(c)
         return y + self.drop(self.ffn(self.ln3(y)))
 
 
@@ -114,13 +123,14 @@ class Seq2SeqTransformer(nn.Cell):
             x = layer(x, mask)
         return self.enc_ln(x)
 
-    def decode(self, dec_in, memory, src):
+    def decode(self, dec_in, memory, src, beams=1):
+        """``dec_in [B * beams, T]``, ``memory [B, S, d]``, ``src [B, S]`` -> ``logits [B * beams, T, V]``."""
         t = dec_in.shape[1]
         y = self.drop(self.embed(dec_in) + self.tgt_pos(self.tgt_positions[:t]).expand_dims(0))
         self_mask = self.causal[:t, :t].expand_dims(0)
         cross_mask = self.pad_mask(src)
         for layer in self.decoder:
-            y = layer(y, memory, self_mask, cross_mask)
+            y = layer(y, memory, self_mask, cross_mask, beams)
         return self.head(self.dec_ln(y))
 
     def construct(self, src, dec_in):
@@ -146,14 +156,18 @@ class Seq2SeqWithLoss(nn.Cell):
 
 
 class StepScorer(nn.Cell):
-    """Inference: log-probabilities of the next token after ``dec_in``, ``[B, V]``."""
+    """Inference: log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
 
-    def __init__(self, net):
+    ``memory [B, S, d]`` and ``src [B, S]`` are per user; each user's ``beams`` rows of ``dec_in``
+    are consecutive.
+    """
+
+    def __init__(self, net, beams=1):
         super().__init__()
-        self.net = net
+        self.net, self.beams = net, beams
 
     def construct(self, dec_in, memory, src):
-        logits = self.net.decode(dec_in, memory, src)
+        logits = self.net.decode(dec_in, memory, src, self.beams)
         return ops.log_softmax(logits[:, -1], -1)
 
 

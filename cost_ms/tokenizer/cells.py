@@ -87,20 +87,26 @@ class RQVAEWithLoss(nn.Cell):
     """Owns the loss: ``w_mse * MSE + w_cl * alpha * L_cl + w_rq * L_rq``.
 
     Returns ``(loss, mse, l_rq, l_cl, codes)``; everything after ``loss`` is auxiliary.
-    The InfoNCE term is only built into the graph when its weight is non-zero.
+    The InfoNCE term is only built into the graph when its weight is non-zero. ``gather``
+    (data parallel, ``tokenizer.global_negatives``) is a cell that collects every worker's
+    reconstructions, so each input is contrasted with the whole global batch.
     """
 
-    def __init__(self, net, loss="co", alpha=0.1, tau=0.1):
+    def __init__(self, net, loss="co", alpha=0.1, tau=0.1, gather=None):
         super().__init__()
         self.net = net
         self.w_mse, self.w_cl, self.w_rq = LOSSES.create(loss)
         self.alpha, self.tau = alpha, tau
         self.use_cl = self.w_cl > 0
+        self.gather = gather
+        self.use_gather = gather is not None
 
     def construct(self, x):
         x_hat, codes, l_rq = self.net(x)
         mse = ((x_hat - x) ** 2).mean()
-        if self.use_cl:
+        if self.use_cl and self.use_gather:
+            l_cl = info_nce(x, x_hat, self.tau, self.gather(x_hat))
+        elif self.use_cl:
             l_cl = info_nce(x, x_hat, self.tau)
         else:
             l_cl = ops.zeros((), ms.float32)

@@ -62,16 +62,22 @@ def rq_loss(z, codebooks, beta):
     return rq_loss_terms(quants, residuals, beta)
 
 
-def info_nce(x, x_hat, tau):
+def info_nce(x, x_hat, tau, negatives=None):
     """CoST contrastive loss (eq. 4-5): InfoNCE over cosine similarity.
 
     ``x, x_hat: [B, D]``. Row ``i`` of ``x`` must pick its own reconstruction ``x_hat[i]``
-    among all ``B`` in-batch reconstructions:
-    ``L_cl = -1/B sum_i log( exp(cos(x_i, x_hat_i)/tau) / sum_j exp(cos(x_i, x_hat_j)/tau) )``.
+    among all in-batch reconstructions ``negatives: [B', D]`` (default ``x_hat`` itself;
+    under data parallelism, the reconstructions gathered from every worker, which contain
+    ``x_hat``):
+    ``L_cl = -1/B sum_i log( exp(cos(x_i, x_hat_i)/tau) / sum_j exp(cos(x_i, neg_j)/tau) )``.
     """
-    xn = x / ops.sqrt((x * x).sum(-1, keepdims=True) + 1e-12)
-    hn = x_hat / ops.sqrt((x_hat * x_hat).sum(-1, keepdims=True) + 1e-12)
-    logits = ops.matmul(xn, hn.T) / tau
-    logz = ops.logsumexp(logits, -1)
+    xn = _unit(x)
+    hn = _unit(x_hat)
+    neg = hn if negatives is None else _unit(negatives)
+    logz = ops.logsumexp(ops.matmul(xn, neg.T) / tau, -1)
     pos = (xn * hn).sum(-1) / tau
     return (logz - pos).mean()
+
+
+def _unit(v):
+    return v / ops.sqrt((v * v).sum(-1, keepdims=True) + 1e-12)

@@ -38,13 +38,16 @@ def rq_loss_ref(z, codebooks, beta):
     return float((1.0 + beta) * per_level.sum())
 
 
-def info_nce_ref(x, x_hat, tau):
+def info_nce_ref(x, x_hat, tau, negatives=None):
+    negatives = x_hat if negatives is None else negatives
     loss = 0.0
     xn = x / np.sqrt((x * x).sum(-1, keepdims=True) + 1e-12)
     hn = x_hat / np.sqrt((x_hat * x_hat).sum(-1, keepdims=True) + 1e-12)
+    gn = negatives / np.sqrt((negatives * negatives).sum(-1, keepdims=True) + 1e-12)
     for i in range(len(x)):
-        sims = np.array([xn[i] @ hn[j] for j in range(len(x))], dtype=np.float64) / tau
-        loss += -(sims[i] - np.log(np.exp(sims - sims.max()).sum()) - sims.max())
+        sims = np.array([xn[i] @ gn[j] for j in range(len(gn))], dtype=np.float64) / tau
+        pos = float(xn[i] @ hn[i]) / tau
+        loss += -(pos - np.log(np.exp(sims - sims.max()).sum()) - sims.max())
     return float(loss / len(x))
 
 

@@ -4,6 +4,7 @@ One epoch = one pass over a fresh permutation of the items in full batches
 (``drop_remainder``: static shapes for graph mode). The permutation depends only on
 ``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one.
 """
+import hashlib
 import logging
 import os
 import time
@@ -14,8 +15,9 @@ from mindspore import Tensor, nn
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
-from ..checkpoint import load_state, save_state
+from ..checkpoint import CheckpointManager
 from ..errors import CostError
+from ..parallel import GatherWithGrad, world
 from ..runtime import set_seed
 from ..train_step import make_train_step
 from .cells import RQVAE, RQVAEWithLoss
@@ -84,51 +86,78 @@ def encode_items(net, emb, chunk=4096):
     return np.concatenate(out).astype(np.int64)
 
 
-def train_rqvae(tc, emb, folder, seed, jit=True, progress=True):
-    """Train (or resume) a tokenizer in ``folder``; return the network and per-epoch history."""
+def embedding_fingerprint(emb, rows=1024):
+    """Shape plus a hash of evenly spaced rows: a checkpoint is only resumed on the embeddings it saw."""
+    sample = np.ascontiguousarray(emb[::max(1, len(emb) // rows)], dtype=np.float32)
+    return f"{emb.shape[0]}x{emb.shape[1]}:{hashlib.sha1(sample.tobytes()).hexdigest()[:12]}"
+
+
+def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved=None):
+    """Train (or resume) a tokenizer in ``folder``; return the network and per-epoch history.
+
+    Each step takes one global batch of ``batch_size * world`` rows of a permutation that
+    depends only on ``(seed, epoch)``; this worker trains on its slice. A checkpoint is
+    written every ``ckpt_every_steps`` steps and at every epoch end, so a run killed at any
+    point resumes at the last step saved and ends exactly as an uninterrupted run.
+    """
+    w = world()
     n, dim = emb.shape
     bs = tc["batch_size"]
-    if n < bs:
-        raise CostError(f"tokenizer.batch_size ({bs}) is larger than the item count ({n}); "
-                        f"set --set tokenizer.batch_size=<= {n}")
+    gbs = bs * w.size
+    if n < gbs:
+        workers = f" x {w.size} workers" if w.distributed else ""
+        raise CostError(f"tokenizer.batch_size ({bs}){workers} is larger than the item count ({n}); "
+                        f"set --set tokenizer.batch_size=<= {n // w.size}")
     set_seed(seed)  # weights depend on the seed only, not on what ran before in this process
     net = build_model(tc, dim)
-    with_loss = RQVAEWithLoss(net, tc["loss"], tc["alpha"], tc["tau"])
+    gather = GatherWithGrad(w.rank) if w.distributed and tc["global_negatives"] else None
+    with_loss = RQVAEWithLoss(net, tc["loss"], tc["alpha"], tc["tau"], gather)
     opt = nn.Adam(net.trainable_params(), learning_rate=tc["lr"], weight_decay=tc["weight_decay"])
-    step = make_train_step(with_loss, opt, jit=jit)
-    ckpt_dir = os.path.join(folder, "ckpt")
+    step = make_train_step(with_loss, opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
+                           mean_outputs=4, world_size=w.size)
     # the epoch target may grow between runs (train longer); everything else must match
-    resume_key = {k: v for k, v in tc.items() if k not in ("epochs", "ckpt_every")}
-    state = load_state(ckpt_dir, [opt], resume_key)
+    resume_key = {**{k: v for k, v in tc.items() if k not in ("epochs", "ckpt_every_steps")}, "workers": w.size,
+                  "embeddings": embedding_fingerprint(emb)}
+    ckpt = CheckpointManager(os.path.join(folder, "ckpt"), [opt], resume_key, keep, w.is_main, resolved)
+    steps = n // gbs
+    state = ckpt.load()
     if state:
-        start, history = state["epoch"], state["history"]
-        log.info("resuming tokenizer from epoch %d (%s)", start, ckpt_dir)
+        log.info("resuming tokenizer at epoch %d, step %d/%d (%s)", state["epoch"], state["step"], steps, ckpt.folder)
     else:
-        start, history = 0, []
+        state = {"epoch": 0, "step": 0, "history": [], "sums": [0.0] * 4, "used": None, "seconds": 0.0}
         if tc["kmeans_init"]:
-            first = emb[np.random.default_rng([seed, 0]).permutation(n)[:bs]]
+            first = emb[np.random.default_rng([seed, 0]).permutation(n)[:gbs]]
             kmeans_init(net, first, tc, seed)
-    steps = n // bs
-    bar = tqdm(range(start, tc["epochs"]), initial=start, total=tc["epochs"], desc=f"tokenizer[{tc['loss']}]",
-               unit="ep", disable=not progress, mininterval=1.0)
+    history = state["history"]
+    bar = tqdm(range(state["epoch"], tc["epochs"]), initial=state["epoch"], total=tc["epochs"],
+               desc=f"tokenizer[{tc['loss']}]", unit="ep", disable=not (progress and w.is_main), mininterval=1.0)
     for epoch in bar:
         perm = np.random.default_rng([seed, epoch]).permutation(n)
+        first = state["step"] if epoch == state["epoch"] else 0   # > 0 only when resuming mid-epoch
+        sums = np.array(state["sums"] if first else [0.0] * 4)
         used = np.zeros((tc["levels"], tc["codebook_size"]), bool)
-        sums = np.zeros(4)
-        t0 = time.time()
-        for b in range(steps):
-            x = emb[perm[b * bs:(b + 1) * bs]]
+        if first and state["used"] is not None:
+            used |= np.asarray(state["used"], bool)
+        t0 = time.time() - (state["seconds"] if first else 0.0)
+        for b in range(first, steps):
+            x = emb[w.shard(perm[b * gbs:(b + 1) * gbs])]
             loss, mse, l_rq, l_cl, codes = step(Tensor(x))
             sums += [float(loss.asnumpy()), float(mse.asnumpy()), float(l_rq.asnumpy()), float(l_cl.asnumpy())]
             c = codes.asnumpy()
             for level in range(c.shape[1]):
                 used[level, c[:, level]] = True
+            if tc["ckpt_every_steps"] and (b + 1) % tc["ckpt_every_steps"] == 0 and b + 1 < steps:
+                used = w.all_max(used).astype(bool)          # codes seen by any worker so far
+                ckpt.save(epoch * steps + b + 1, {"epoch": epoch, "step": b + 1, "history": history,
+                                                  "sums": sums.tolist(), "used": used.astype(int).tolist(),
+                                                  "seconds": time.time() - t0})
+        used = w.all_max(used).astype(bool)
         rec = dict(zip(("loss", "mse", "l_rq", "l_cl"), (sums / steps).round(6).tolist()))
         rec.update(epoch=epoch + 1, dead_codes=int((~used).sum()), seconds=round(time.time() - t0, 3))
         if tc["reseed_dead_codes"] and rec["dead_codes"]:
             rec["reseeded"] = reseed_dead(net, emb[perm[:bs]], used, seed + epoch)
         history.append(rec)
         bar.set_postfix(loss=f"{rec['loss']:.4f}", dead=rec["dead_codes"])
-        if (epoch + 1) % tc["ckpt_every"] == 0 or epoch + 1 == tc["epochs"]:
-            save_state(ckpt_dir, [opt], {"epoch": epoch + 1, "history": history}, resume_key)
+        ckpt.save((epoch + 1) * steps, {"epoch": epoch + 1, "step": 0, "history": history,
+                                        "sums": [0.0] * 4, "used": None, "seconds": 0.0})
     return net, history
