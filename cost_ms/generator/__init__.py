@@ -45,7 +45,9 @@ def run_evaluate(cfg, setup, folder):
            "epochs": meta["epochs"], "best_epoch": meta["best_epoch"], "train_seconds": meta["train_seconds"]}
     for split in ("valid", "test"):
         t0 = time.time()
-        out[split] = setup.evaluate(split, ks)
+        users = cfg["eval"]["valid_users"] if split == "valid" else 0
+        out[split] = setup.evaluate(split, ks, users, cfg["run"]["seed"])
+        out[f"{split}_users"] = min(users, len(setup.test)) if users else len(setup.test)
         out[f"{split}_seconds"] = round(time.time() - t0, 1)
     train = setup.train_seqs
     out["most_popular"] = {
