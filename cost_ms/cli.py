@@ -71,10 +71,13 @@ def cmd_prepare(cfg, args):
 
 @command("embed", "embed item text with a sentence encoder")
 def cmd_embed(cfg, args):
-    from .embeddings import embed_dataset
+    from .embeddings import embed_dataset, embeddings_current
     run = Run(cfg)
     prep = run.prepared()
     ec = cfg["embed"]
+    if not args.fresh and embeddings_current(run.embed, prep, ec["model"], ec["normalize"]):
+        print(f"embeddings in {run.embed} are up to date (--fresh to recompute)")
+        return
     emb = embed_dataset(prep, run.embed, ec["model"], ec["batch_size"], ec["normalize"], ec["device"])
     print(f"embedded {emb.shape[0]} items, dim {emb.shape[1]} -> {run.embed}")
 
@@ -121,11 +124,10 @@ def cmd_train(cfg, args):
     w.barrier()              # no worker may load a checkpoint that --fresh is deleting
     cfg = {**cfg, "_paths": {"data": run.data}}
     setup, _ = run_train(cfg, prep, sid, run.tokenize, run.generator)
-    if not w.is_main:
-        return
     metrics = run_evaluate(cfg, setup, run.generator)
-    print(format_table(metrics, cfg["eval"]["ks"]))
-    print(f"run folder: {run.generator}")
+    if w.is_main:
+        print(format_table(metrics, cfg["eval"]["ks"]))
+        print(f"run folder: {run.generator}")
 
 
 @command("evaluate", "evaluate a trained generator on validation and test")
@@ -133,10 +135,11 @@ def cmd_evaluate(cfg, args):
     from .generator import GeneratorSetup, format_table, run_evaluate
     run = Run(cfg)
     prep, sid = _generator_setup(cfg, run)
-    _init(cfg, args)
+    w = _init(cfg, args)
     metrics = run_evaluate(cfg, GeneratorSetup(cfg, prep, sid), run.generator)
-    print(format_table(metrics, cfg["eval"]["ks"]))
-    print(f"metrics -> {os.path.join(run.generator, 'metrics.json')}")
+    if w.is_main:
+        print(format_table(metrics, cfg["eval"]["ks"]))
+        print(f"metrics -> {os.path.join(run.generator, 'metrics.json')}")
 
 
 # ---------------------------------------------------------------- entry point

@@ -4,13 +4,14 @@ The embed stage writes ``item_emb.npy`` (float32, row i = item index i) and ``me
 (dataset id, model, dim, normalized, item count). The tokenizer refuses embeddings whose
 count, width or data set differ from the prepared items, or that hold NaN/inf.
 """
+import hashlib
 import os
 import sys
 
 import numpy as np
 
 from .errors import CostError
-from .io import read_meta, staged_dir, write_meta, write_npy
+from .io import read_json, read_meta, staged_dir, write_meta, write_npy
 
 STAGE = "embed"
 DEFAULT_MODEL = "sentence-transformers/sentence-t5-base"
@@ -84,6 +85,17 @@ def save_embeddings(folder, emb, dataset, model, normalized, num_items, **extra)
                    num_items=int(num_items), normalized=bool(normalized), **extra)
 
 
+def embeddings_current(folder, prep, model, normalize):
+    """True when ``folder`` holds finished embeddings of exactly these item texts by ``model``."""
+    path = os.path.join(folder, "meta.json")
+    if not os.path.isfile(path):
+        return False
+    meta = read_json(path, "embed meta.json")
+    return (meta.get("stage") == STAGE and meta.get("dataset") == prep.name and meta.get("requested") == model
+            and meta.get("normalized") == normalize and meta.get("num_items") == prep.num_items
+            and meta.get("text_sha1") == texts_sha1(prep.items["text"].tolist()))
+
+
 def load_embeddings(folder, dataset, num_items, dim=None):
     meta = read_meta(folder, STAGE, "python -m cost_ms embed CONFIG")
     if meta["dataset"] != dataset:
@@ -99,5 +111,10 @@ def embed_dataset(prep, folder, model=DEFAULT_MODEL, batch_size=64, normalize=Tr
     texts = prep.items["text"].tolist()
     print(f"embedding {len(texts)} items with {label}", file=sys.stderr)
     emb = encode_texts(encoder, texts, batch_size, normalize)
-    save_embeddings(folder, emb, prep.name, label, normalize, prep.num_items)
+    save_embeddings(folder, emb, prep.name, label, normalize, prep.num_items, requested=model,
+                    text_sha1=texts_sha1(texts))
     return emb
+
+
+def texts_sha1(texts):
+    return hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()

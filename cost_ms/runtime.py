@@ -16,6 +16,13 @@ MODES = ("graph", "pynative")
 
 
 def device_id_from_env(device):
+    """The device id to bind, or None to let MindSpore choose.
+
+    Under msrun (``MS_WORKER_NUM`` set) each worker must bind its own local rank, which
+    MindSpore does itself when no id is given; an explicit ``DEVICE_ID`` still wins.
+    """
+    if device != "CPU" and "MS_WORKER_NUM" in os.environ and "DEVICE_ID" not in os.environ:
+        return None
     if device == "Ascend":
         raw = os.environ.get("DEVICE_ID", "0")
     elif device == "GPU":
@@ -38,7 +45,11 @@ def init_runtime(device="CPU", mode="graph", seed=None):
         raise CostError(f"unknown run.mode '{mode}'; choose one of {', '.join(MODES)}")
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     try:
-        ms.set_device(device, device_id_from_env(device))
+        device_id = device_id_from_env(device)
+        if device_id is None:
+            ms.set_device(device)
+        else:
+            ms.set_device(device, device_id)
         # building a tensor on the device forces the backend to load: fail now if it cannot
         (ms.Tensor(np.ones(1, np.float32)) + 1).asnumpy()
     except (RuntimeError, ValueError) as e:

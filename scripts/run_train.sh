@@ -18,17 +18,6 @@ PY=${PYTHON:-python}
 run() { echo "== $1" >&2; $PY -m cost_ms "$@" --device "$DEVICE" "${EXTRA[@]}"; }
 EXTRA=("$@")
 run prepare "$CONFIG" -q
-# embedding runs on the sentence encoder (torch), skipped when its output already exists
-OUT=$($PY - "$CONFIG" "${EXTRA[@]}" <<'PY'
-import sys
-from cost_ms.cli import Run
-from cost_ms.config import load_config
-args = sys.argv[2:]
-sets = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--set"]
-run = Run(load_config(sys.argv[1], sets))
-print(run.embed)
-PY
-)
-[ -f "$OUT/meta.json" ] || run embed "$CONFIG" -q
+run embed "$CONFIG" -q      # skipped when up-to-date embeddings exist
 run tokenize "$CONFIG" -q
 run train "$CONFIG" -q

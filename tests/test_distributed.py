@@ -68,3 +68,26 @@ def test_loss_matches_single_process_on_the_same_global_batch(runs):
     assert dp["valid_ndcg@10"] == pytest.approx(single["valid_ndcg@10"], abs=1e-6)
     for k in ps.files:
         np.testing.assert_allclose(pdp[k], ps[k], rtol=0, atol=1e-5, err_msg=k)
+
+
+def test_distribute_script_end_to_end(tmp_path):
+    """scripts/run_distribute_train.sh on real data: prepare, embed (MiniLM), tokenize and train on 2 workers."""
+    from tests.conftest import shared
+    shared("ml-latest-small")
+    tiny = ["--set", "dataset.max_items=150", "--set", "tokenizer.epochs=3", "--set", "tokenizer.batch_size=32",
+            "--set", "tokenizer.codebook_size=8", "--set", "tokenizer.global_negatives=true",
+            "--set", "generator.epochs=1", "--set", "generator.enc_layers=1", "--set", "generator.dec_layers=1",
+            "--set", "generator.d_model=32", "--set", "generator.num_heads=2", "--set", "generator.head_dim=16",
+            "--set", "generator.ffn_dim=64", "--set", "generator.batch_size=64", "--set", "generator.max_history=5",
+            "--set", "generator.beam_size=10", "--set", "eval.ks=[5,10]"]
+    env = dict(_env(), LOG_DIR=str(tmp_path / "logs"), MASTER_PORT=str(_free_port()), HF_HUB_OFFLINE="1",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_distribute_train.sh"), "ml-latest-small", "CPU",
+                           "2", "--out", str(tmp_path / "run"), *tiny], env=env, cwd=ROOT, timeout=900,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "pop-test" in proc.stdout + proc.stderr                     # rank 0's final table
+    metrics = json.loads((tmp_path / "run" / "generator-co" / "metrics.json").read_text())
+    assert metrics["num_users"] > 0 and set(metrics["test"]) == {"recall@5", "ndcg@5", "recall@10", "ndcg@10"}
+    assert (tmp_path / "run" / "tokenize-co" / "semantic_ids.npy").is_file()
+    assert sorted(p.name for p in (tmp_path / "logs" / "train").glob("worker_*.log")) == ["worker_0.log", "worker_1.log"]

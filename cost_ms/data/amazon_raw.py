@@ -24,7 +24,8 @@ def _records(path):
             except json.JSONDecodeError:
                 try:
                     rec = ast.literal_eval(line)
-                except (ValueError, SyntaxError):
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    # TypeError: e.g. "{[]: 1}", a literal that parses but cannot be built
                     raise CostError(f"{path}:{n}: record is neither JSON nor a Python literal") from None
             if not isinstance(rec, dict):
                 raise CostError(f"{path}:{n}: record must be an object")

@@ -19,21 +19,25 @@ def run_train(cfg, prep, sid, sid_folder, folder, jit=True, progress=True):
     setup = GeneratorSetup(cfg, prep, sid)
     t0 = time.time()
     state = train_generator(cfg, setup, folder, jit=jit, progress=progress)
-    if not world().is_main:  # data parallel: rank 0 writes meta.json; evaluation runs there too
-        return setup, state
-    # written only now: a command refused on the way (e.g. a checkpoint of another config) changes nothing
-    write_text(os.path.join(folder, "config.yaml"), dump({k: v for k, v in cfg.items() if k != "_paths"}))
-    write_meta(folder, STAGE, dataset=prep.name, tokenizer=cfg["tokenizer"]["loss"],
-               data_dir=os.path.relpath(os.path.abspath(cfg["_paths"]["data"]), os.path.abspath(folder)),
-               semantic_ids_dir=os.path.relpath(os.path.abspath(sid_folder), os.path.abspath(folder)),
-               semantic_ids_hash=setup.sid_hash, config_hash=run_config_hash(cfg), epochs=state["epoch"],
-               best_epoch=state["best_epoch"], best_valid_ndcg10=state["best"],
-               train_seconds=round(state["train_seconds"], 1), wall_seconds=round(time.time() - t0, 1))
+    w = world()
+    if w.is_main:
+        # written only now: a command refused on the way (e.g. a checkpoint of another config) changes nothing
+        write_text(os.path.join(folder, "config.yaml"), dump({k: v for k, v in cfg.items() if k != "_paths"}))
+        write_meta(folder, STAGE, dataset=prep.name, tokenizer=cfg["tokenizer"]["loss"],
+                   data_dir=os.path.relpath(os.path.abspath(cfg["_paths"]["data"]), os.path.abspath(folder)),
+                   semantic_ids_dir=os.path.relpath(os.path.abspath(sid_folder), os.path.abspath(folder)),
+                   semantic_ids_hash=setup.sid_hash, config_hash=run_config_hash(cfg), epochs=state["epoch"],
+                   best_epoch=state["best_epoch"], best_valid_ndcg10=state["best"],
+                   train_seconds=round(state["train_seconds"], 1), wall_seconds=round(time.time() - t0, 1))
+    w.barrier()              # data parallel: every worker evaluates next, reading what rank 0 wrote
     return setup, state
 
 
 def run_evaluate(cfg, setup, folder):
-    """Evaluate ``best.ckpt`` on validation and test; write ``metrics.json`` beside it."""
+    """Evaluate ``best.ckpt`` on validation and test; write ``metrics.json`` beside it.
+
+    Data parallel: every worker decodes its share of the users; rank 0 writes.
+    """
     meta = read_meta(folder, STAGE, "python -m cost_ms train CONFIG")
     if meta["semantic_ids_hash"] != setup.sid_hash:
         raise CostError(f"{folder} was trained on other semantic IDs than the current tokenize output; re-run train")
@@ -54,7 +58,8 @@ def run_evaluate(cfg, setup, folder):
         "valid": popularity_metrics(train, np.array([setup.valid[u] for u in setup.valid]), ks),
         "test": popularity_metrics({u: s + [setup.valid[u]] for u, s in train.items()},
                                    np.array([setup.test[u] for u in setup.test]), ks)}
-    write_json(os.path.join(folder, "metrics.json"), out)
+    if world().is_main:
+        write_json(os.path.join(folder, "metrics.json"), out)
     return out
 
 

@@ -151,12 +151,13 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
                              w.is_main, {k: v for k, v in cfg.items() if k != "_paths"})
     state = ckpt.load() or {"epoch": 0, "step": 0, "sums": [0.0, 0.0], "best": -1.0, "best_epoch": 0, "bad": 0,
                             "history": [], "train_seconds": 0.0, "global_step": 0}
-    if state["epoch"] or state["step"]:
+    if w.is_main and (state["epoch"] or state["step"]):
         log.info("resuming generator at epoch %d, step %d (best valid ndcg@10 %.4f)",
                  state["epoch"], state["step"], state["best"])
     ks = cfg["eval"]["ks"]
-    log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters",
-             n, w.size, bs, setup.vocab.size, sum(p.size for p in net.trainable_params()))
+    if w.is_main:
+        log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters",
+                 n, w.size, bs, setup.vocab.size, sum(p.size for p in net.trainable_params()))
     budget = gc["max_train_minutes"] * 60
     for epoch in range(state["epoch"], gc["epochs"]):
         if state["bad"] >= gc["patience"] or (budget and state["train_seconds"] >= budget):

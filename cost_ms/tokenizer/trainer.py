@@ -121,9 +121,9 @@ def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved
     ckpt = CheckpointManager(os.path.join(folder, "ckpt"), [opt], resume_key, keep, w.is_main, resolved)
     steps = n // gbs
     state = ckpt.load()
-    if state:
+    if state and w.is_main:
         log.info("resuming tokenizer at epoch %d, step %d/%d (%s)", state["epoch"], state["step"], steps, ckpt.folder)
-    else:
+    if not state:
         state = {"epoch": 0, "step": 0, "history": [], "sums": [0.0] * 4, "used": None, "seconds": 0.0}
         if tc["kmeans_init"]:
             first = emb[np.random.default_rng([seed, 0]).permutation(n)[:gbs]]
