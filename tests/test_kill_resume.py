@@ -153,6 +153,19 @@ def test_mid_epoch_checkpoint_resumes_exactly(graph_mode, tmp_path):
     np.testing.assert_array_equal(encode_items(net_b, emb), encode_items(net_a, emb))
 
 
+def test_step_budget_stops_on_the_step(base, tmp_path):
+    """generator.max_train_steps stops mid-epoch on exactly that step, validates, and leaves a best.ckpt."""
+    run = _copy(base, tmp_path / "run")
+    cli("tokenize", CFG, "--out", run, *SMALL)
+    cli("train", CFG, "--out", run, *SMALL, "--set", "generator.max_train_steps=7", "--set", "generator.epochs=5")
+    states = sorted(os.listdir(os.path.join(run, "generator-co", "ckpt")))
+    with open(os.path.join(run, "generator-co", "ckpt", [s for s in states if s.endswith(".json")][-1])) as f:
+        state = json.load(f)
+    assert state["global_step"] == 7 and state["epoch"] == 1
+    assert state["history"][-1]["stopped_at_step"].endswith("(max_train_steps)")
+    assert os.path.isfile(os.path.join(run, "generator-co", "best.ckpt"))
+
+
 def test_only_the_writer_rank_writes(tmp_path):
     import mindspore as ms
     from mindspore import nn

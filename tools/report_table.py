@@ -39,10 +39,16 @@ def tokenizers(root):
     return "\n".join(rows)
 
 
+def _steps(folder):
+    """Optimizer steps the generator took: the newest checkpoint's global step ('?' for older layouts)."""
+    states = sorted(glob.glob(os.path.join(folder, "ckpt", "step-*.json")))
+    return _load(states[-1]).get("global_step", "?") if states else "?"
+
+
 def metrics(root, split="test"):
     ks = (5, 10, 20, 40)
-    head = "| model | " + " | ".join(f"R@{k} | N@{k}" for k in ks) + " | epochs | train s |"
-    rows = [head, "|" + "---|" * (2 + 2 * len(ks) + 1)]
+    head = "| model | " + " | ".join(f"R@{k} | N@{k}" for k in ks) + " | epochs | steps | train s |"
+    rows = [head, "|" + "---|" * (2 + 2 * len(ks) + 2)]
     pop = None
     for folder in sorted(glob.glob(os.path.join(root, "generator-*"))):
         p = os.path.join(folder, "metrics.json")
@@ -52,10 +58,10 @@ def metrics(root, split="test"):
         pop = m["most_popular"][split]
         rows.append(f"| TIGER + {m['tokenizer']} | " + " | ".join(
             f"{m[split][f'recall@{k}']:.4f} | {m[split][f'ndcg@{k}']:.4f}" for k in ks)
-            + f" | {m['epochs']} (best {m['best_epoch']}) | {m['train_seconds']:.0f} |")
+            + f" | {m['epochs']} (best {m['best_epoch']}) | {_steps(folder)} | {m['train_seconds']:.0f} |")
     if pop:
         rows.append("| most popular | " + " | ".join(f"{pop[f'recall@{k}']:.4f} | {pop[f'ndcg@{k}']:.4f}"
-                                                     for k in ks) + " | - | - |")
+                                                     for k in ks) + " | - | - | - |")
     return "\n".join(rows)
 
 

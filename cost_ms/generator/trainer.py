@@ -158,9 +158,10 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
     if w.is_main:
         log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters",
                  n, w.size, bs, setup.vocab.size, sum(p.size for p in net.trainable_params()))
-    budget = gc["max_train_minutes"] * 60
+    budget, max_steps = gc["max_train_minutes"] * 60, gc["max_train_steps"]
     for epoch in range(state["epoch"], gc["epochs"]):
-        if state["bad"] >= gc["patience"] or (budget and state["train_seconds"] >= budget):
+        if (state["bad"] >= gc["patience"] or (budget and state["train_seconds"] >= budget)
+                or (max_steps and state["global_step"] >= max_steps)):
             break
         net.set_train(True)
         batches = bucket_batches(hist_items, buckets, gbs, np.random.default_rng([seed, epoch]))
@@ -169,7 +170,7 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
         t0, spent0 = time.time(), state["train_seconds"]
         bar = tqdm(batches[first:], desc=f"generator epoch {epoch + 1}/{gc['epochs']}", unit="step", initial=first,
                    total=len(batches), disable=not (progress and w.is_main), mininterval=2.0, leave=False)
-        nb, out_of_time = first, False
+        nb, stopped_by = first, None
         for size, idx in bar:
             idx = w.shard(idx)
             loss, acc = step(Tensor(src[idx][:, -size * length:]), Tensor(dec_in[idx]), Tensor(target[idx]))
@@ -181,7 +182,10 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
                 bar.set_postfix(loss=f"{loss_sum / nb:.3f}")
             # every worker must stop on the same step: agree on the slowest clock
             if budget and w.all_max(spent0 + time.time() - t0) >= budget:
-                out_of_time = True      # stop mid-epoch; still validate below so best.ckpt exists
+                stopped_by = "max_train_minutes"   # stop mid-epoch; still validate below so best.ckpt exists
+                break
+            if max_steps and state["global_step"] >= max_steps:
+                stopped_by = "max_train_steps"
                 break
             if gc["ckpt_every_steps"] and nb % gc["ckpt_every_steps"] == 0 and nb < len(batches):
                 ckpt.save(state["global_step"], {**state, "epoch": epoch, "step": nb, "sums": [loss_sum, acc_sum],
@@ -190,10 +194,10 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
         done = max(1, nb - first)
         rec = {"epoch": epoch + 1, "loss": round(loss_sum / max(nb, 1), 4), "token_acc": round(acc_sum / max(nb, 1), 4),
                "seconds": round(elapsed, 1), "samples_per_s": round(done * gbs / max(elapsed, 1e-9), 1)}
-        if out_of_time:
-            rec["stopped_at_step"] = f"{nb}/{len(batches)} (max_train_minutes)"
+        if stopped_by:
+            rec["stopped_at_step"] = f"{nb}/{len(batches)} ({stopped_by})"
         state["train_seconds"] = spent0 + elapsed
-        if (epoch + 1) % gc["eval_every"] == 0 or epoch + 1 == gc["epochs"] or out_of_time:
+        if (epoch + 1) % gc["eval_every"] == 0 or epoch + 1 == gc["epochs"] or stopped_by:
             m = setup.evaluate("valid", ks, gc["valid_users"], seed)
             rec["valid_ndcg@10"] = round(m["ndcg@10"], 5)
             rec["valid_recall@10"] = round(m["recall@10"], 5)

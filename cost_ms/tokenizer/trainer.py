@@ -126,8 +126,8 @@ def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved
     if not state:
         state = {"epoch": 0, "step": 0, "history": [], "sums": [0.0] * 4, "used": None, "seconds": 0.0}
         if tc["kmeans_init"]:
-            first = emb[np.random.default_rng([seed, 0]).permutation(n)[:gbs]]
-            kmeans_init(net, first, tc, seed)
+            first_batch = emb[np.random.default_rng([seed, 0]).permutation(n)[:gbs]]
+            kmeans_init(net, first_batch, tc, seed)
     history = state["history"]
     bar = tqdm(range(state["epoch"], tc["epochs"]), initial=state["epoch"], total=tc["epochs"],
                desc=f"tokenizer[{tc['loss']}]", unit="ep", disable=not (progress and w.is_main), mininterval=1.0)
