@@ -8,9 +8,13 @@ Per catalogue size, each phase runs in its own process (its own peak RSS):
 * ``beam``    constrained beam search (beam 20) of a CPU-sized generator over the whole catalogue.
 
 Targets: encoding and table building linear (or better) in items; per-user decoding flat.
-The embeddings are a Gaussian mixture (1,000 centres), so codes spread like real ones.
+The embeddings are a Gaussian mixture (1,000 centres). ``--codes random`` replaces the encoder's
+codes by uniform random ones (the random-hashing tokenizer) for the index and beam phases: the
+untrained encoder maps each centre's items to one tuple, so its dedup level (and the vocabulary the
+decoder scores at the last step) grows with the catalogue; random codes keep it small and isolate
+what the catalogue size itself costs.
 
-    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--dim 384] [--users 64]
+    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--dim 384] [--users 64] [--codes encoder|random]
 """
 import argparse
 import json
@@ -58,11 +62,13 @@ def phase_encode(work, n):
     return {"encode_s": dt, "encode_items_per_s": n / dt}
 
 
-def phase_index(work, n):
+def phase_index(work, n, codes_mode="encoder"):
     from cost_ms.generator.beam_search import PrefixIndex
     from cost_ms.generator.vocab import Vocab
     from cost_ms.tokenizer.semantic_ids import with_dedup
     codes = np.load(os.path.join(work, f"codes-{n}.npy"))
+    if codes_mode == "random":
+        codes = np.random.default_rng(1).integers(0, codes.max() + 1, codes.shape)
     t = time.time()
     sid = with_dedup(codes)
     vocab = Vocab.from_semantic_ids(sid, _config()["tokenizer"]["codebook_size"])
@@ -97,12 +103,12 @@ def phase_beam(work, n, users):
             "trie_build_s": build}
 
 
-def run_variant(variant, work, users):
+def run_variant(variant, work, users, codes_mode="encoder"):
     from cost_ms.runtime import init_runtime
     init_runtime("CPU", "graph", 0)
     phase, n = variant.split("-")
     n = int(n)
-    out = {"encode": lambda: phase_encode(work, n), "index": lambda: phase_index(work, n),
+    out = {"encode": lambda: phase_encode(work, n), "index": lambda: phase_index(work, n, codes_mode),
            "beam": lambda: phase_beam(work, n, users)}[phase]()
     return {"variant": variant, **out, "peak_rss_mb": peak_rss_mb()}
 
@@ -114,9 +120,10 @@ def main():
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--users", type=int, default=64)
+    p.add_argument("--codes", choices=["encoder", "random"], default="encoder")
     a = p.parse_args()
     if a.variant:
-        print(json.dumps(run_variant(a.variant, a.work, a.users)))
+        print(json.dumps(run_variant(a.variant, a.work, a.users, a.codes)))
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="cost_ms_scale_") as work:
@@ -124,17 +131,18 @@ def main():
             make_embeddings(os.path.join(work, f"emb-{n}.npy"), n, a.dim)
             row = {"items": n}
             for phase in ("encode", "index", "beam"):
-                r = child(__file__, f"{phase}-{n}", "--work", work, "--users", str(a.users))
+                r = child(__file__, f"{phase}-{n}", "--work", work, "--users", str(a.users), "--codes", a.codes)
                 row.update({k: v for k, v in r.items() if k not in ("variant", "peak_rss_mb")})
                 row[f"{phase}_peak_mb"] = r["peak_rss_mb"]
             row["emb_file_mb"] = n * a.dim * 4 / 2 ** 20
             rows.append(row)
             for phase in ("emb", "codes", "sid"):
                 os.remove(os.path.join(work, f"{phase}-{n}.npy"))
-    report("scale", rows, ["items", "emb_file_mb", "encode_s", "encode_items_per_s", "encode_peak_mb", "index_s",
+    report("scale" if a.codes == "encoder" else "scale_random_codes", rows, ["items", "emb_file_mb", "encode_s", "encode_items_per_s", "encode_peak_mb", "index_s",
                            "index_mb", "max_dedup", "index_peak_mb", "trie_build_s", "beam_ms_per_user",
                            "beam_peak_mb", "all_valid_distinct"],
-           {"dim": a.dim, "users": a.users, "beam": 20, "device": "CPU", "config": "configs/ml-100k.yaml"})
+           {"dim": a.dim, "users": a.users, "beam": 20, "codes": a.codes, "device": "CPU",
+            "config": "configs/ml-100k.yaml"})
 
 
 if __name__ == "__main__":
