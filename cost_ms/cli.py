@@ -51,12 +51,23 @@ class Run:
         return load_embeddings(self.embed, prep.name, prep.num_items)
 
 
-def _init(cfg, args):
-    """MindSpore device and mode; join the msrun job when ``run.data_parallel``. Returns the World."""
+def _init(cfg, args, fresh_folder=None):
+    """MindSpore device and mode; join the msrun job when ``run.data_parallel``. Returns the World.
+
+    With ``--fresh``, rank 0 deletes ``fresh_folder`` (the stage's output and checkpoints) and every
+    worker waits for that before it could load a checkpoint from there.
+    """
+    import shutil
+
     from .parallel import init_world
     from .runtime import init_runtime
     init_runtime(cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"])
-    return init_world(cfg["run"]["data_parallel"])
+    w = init_world(cfg["run"]["data_parallel"])
+    if fresh_folder and args.fresh:
+        if w.is_main:
+            shutil.rmtree(fresh_folder, ignore_errors=True)
+        w.barrier()
+    return w
 
 
 # ---------------------------------------------------------------- commands
@@ -85,16 +96,12 @@ def cmd_embed(cfg, args):
 @command("tokenize", "train a tokenizer and write semantic IDs")
 def cmd_tokenize(cfg, args):
     import json
-    import shutil
 
     from .tokenizer import run_tokenize
     run = Run(cfg)
     prep = run.prepared()
     emb, emb_meta = run.embeddings(prep)
-    w = _init(cfg, args)
-    if args.fresh and w.is_main:
-        shutil.rmtree(run.tokenize, ignore_errors=True)
-    w.barrier()              # no worker may load a checkpoint that --fresh is deleting
+    w = _init(cfg, args, fresh_folder=run.tokenize)
     _, report = run_tokenize(cfg, prep, emb, emb_meta, run.tokenize)
     if not w.is_main:
         return
@@ -104,7 +111,6 @@ def cmd_tokenize(cfg, args):
 
 
 def _generator_setup(cfg, run):
-    from .generator import GeneratorSetup
     from .tokenizer import load_semantic_ids
     prep = run.prepared()
     sid, _ = load_semantic_ids(run.tokenize, prep.name, prep.num_items)
@@ -113,15 +119,10 @@ def _generator_setup(cfg, run):
 
 @command("train", "train the generative retriever on semantic IDs (early stopping on validation)")
 def cmd_train(cfg, args):
-    import shutil
-
     from .generator import format_table, run_evaluate, run_train
     run = Run(cfg)
     prep, sid = _generator_setup(cfg, run)
-    w = _init(cfg, args)
-    if args.fresh and w.is_main:
-        shutil.rmtree(run.generator, ignore_errors=True)
-    w.barrier()              # no worker may load a checkpoint that --fresh is deleting
+    w = _init(cfg, args, fresh_folder=run.generator)
     cfg = {**cfg, "_paths": {"data": run.data}}
     setup, _ = run_train(cfg, prep, sid, run.tokenize, run.generator)
     metrics = run_evaluate(cfg, setup, run.generator)

@@ -9,7 +9,7 @@ from ..errors import CostError
 from ..io import read_meta, write_json, write_meta, write_text
 from ..metrics import popularity_metrics
 from ..parallel import world
-from .trainer import GeneratorSetup, load_best, run_config_hash, train_generator
+from .trainer import GeneratorSetup, load_best, run_config_hash, saved_config, train_generator
 
 STAGE = "train"
 
@@ -22,7 +22,7 @@ def run_train(cfg, prep, sid, sid_folder, folder, jit=True, progress=True):
     w = world()
     if w.is_main:
         # written only now: a command refused on the way (e.g. a checkpoint of another config) changes nothing
-        write_text(os.path.join(folder, "config.yaml"), dump({k: v for k, v in cfg.items() if k != "_paths"}))
+        write_text(os.path.join(folder, "config.yaml"), dump(saved_config(cfg)))
         write_meta(folder, STAGE, dataset=prep.name, tokenizer=cfg["tokenizer"]["loss"],
                    data_dir=os.path.relpath(os.path.abspath(cfg["_paths"]["data"]), os.path.abspath(folder)),
                    semantic_ids_dir=os.path.relpath(os.path.abspath(sid_folder), os.path.abspath(folder)),

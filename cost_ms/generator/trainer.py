@@ -148,7 +148,7 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
     resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
                   "tokenizer_hash": setup.sid_hash, "workers": w.size}
     ckpt = CheckpointManager(os.path.join(folder, "ckpt"), [opt], resume_key, cfg["run"]["keep_checkpoints"],
-                             w.is_main, {k: v for k, v in cfg.items() if k != "_paths"})
+                             w.is_main, saved_config(cfg))
     state = ckpt.load() or {"epoch": 0, "step": 0, "sums": [0.0, 0.0], "best": -1.0, "best_epoch": 0, "bad": 0,
                             "history": [], "train_seconds": 0.0, "global_step": 0}
     if w.is_main and (state["epoch"] or state["step"]):
@@ -221,6 +221,11 @@ def train_generator(cfg, setup, folder, jit=True, progress=True):
 def load_best(setup, folder):
     params = ms.load_checkpoint(os.path.join(folder, "best.ckpt"))
     ms.load_param_into_net(setup.net, params, strict_load=True)
+
+
+def saved_config(cfg):
+    """The resolved config as saved beside outputs: without the run-time ``_paths`` the CLI adds."""
+    return {k: v for k, v in cfg.items() if k != "_paths"}
 
 
 def run_config_hash(cfg):
