@@ -20,15 +20,15 @@ CFG = os.path.join(ROOT, "configs", "amazon-office-cpu.yaml")
 
 
 def setup_all():
-    from cost_ms.cli import Run
     from cost_ms.config import load_config
-    from cost_ms.generator import GeneratorSetup
-    from cost_ms.tokenizer import load_semantic_ids
+    from cost_ms.generator import GeneratorInputs, build_network
+    from cost_ms.stages import Stages
     cfg = load_config(CFG)
-    run = Run(cfg)
-    prep = run.prepared()
-    sid, _ = load_semantic_ids(run.tokenize, prep.name, prep.num_items)
-    return cfg, GeneratorSetup(cfg, prep, sid)
+    stages = Stages(cfg)
+    prep = stages.prepared()
+    inputs = GeneratorInputs(cfg, prep, stages.semantic_ids(prep))
+    inputs.net = build_network(cfg, inputs)
+    return cfg, inputs
 
 
 def run_variant(variant, steps, users):
@@ -41,7 +41,7 @@ def run_variant(variant, steps, users):
     if variant.startswith("train"):
         from cost_ms.generator.samples import decoder_io
         from cost_ms.generator.transformer import Seq2SeqWithLoss
-        from cost_ms.train_step import make_train_step
+        from cost_ms.engine import make_train_step
         src, tgt = s.builder.training(s.train_seqs)
         dec_in, target = decoder_io(s.item_tok[tgt])
         bs = cfg["generator"]["batch_size"]
@@ -67,7 +67,8 @@ def run_variant(variant, steps, users):
         return {"variant": variant, "users_per_s": n / dt, "ms_per_user": 1000 * dt / n, "peak_rss_mb": peak_rss_mb()}
     beam = int(variant.split("-")[1])
     s.gc["beam_size"] = beam
-    searcher = s.searcher()
+    from cost_ms.generator.beam_search import BeamSearcher
+    searcher = BeamSearcher(s.net, s.vocab, s.index, beam, s.gc["eval_batch_size"])
     searcher.search(src[: s.gc["eval_batch_size"]])     # compile
     t = time.time()
     items, _ = searcher.search(src)

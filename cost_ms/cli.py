@@ -1,21 +1,21 @@
-"""``python -m cost_ms COMMAND CONFIG [--set key=value ...] [--device D] [--out DIR]``.
+"""``python -m cost_ms COMMAND CONFIG [--set key=value ...] [--device D] [--out DIR] [--fresh]``.
 
-Stages and where they write, under the run folder (``run.out``, default ``runs/<dataset>``)::
+Stages (folders named by :mod:`cost_ms.stages`)::
 
-    prepare   -> data/                 items, sequences, leave-one-out split
-    embed     -> embed-<model>/        item_emb.npy
-    tokenize  -> tokenize-<loss>/      semantic_ids.{csv,npy}, tokenizer_report.json
-    train     -> generator-<loss>/     best.ckpt, metrics on validation, resumable
-    evaluate  -> generator-<loss>/metrics.json (validation and test, plus most-popular)
+    prepare   -> data/                      items, sequences, leave-one-out split
+    embed     -> embed-<model>/             item_emb.npy
+    tokenize  -> tokenize-<tag>/            semantic_ids.{csv,npy}, tokenizer_report.json, history.json
+    train     -> generator-<tag>/           best.ckpt, history.json, metrics (validation and test)
+    evaluate  -> generator-<tag>/metrics.json
+    recommend RUN_DIR --history ID,ID,...   top-k items for one history
 
 Each stage checks the previous stage's ``meta.json`` and saves its resolved config.
 """
 import argparse
 import logging
-import os
 import sys
 
-from .errors import CostError
+from .errors import report
 
 log = logging.getLogger("cost_ms")
 COMMANDS = {}
@@ -26,29 +26,6 @@ def command(name, help_):
         COMMANDS[name] = (fn, help_)
         return fn
     return deco
-
-
-# ---------------------------------------------------------------- run layout
-class Run:
-    """Paths of one run's stage folders, from the resolved config."""
-
-    def __init__(self, cfg):
-        from .embeddings import model_tag
-
-        self.cfg = cfg
-        self.root = cfg["run"]["out"] or os.path.join("runs", cfg["dataset"]["name"])
-        self.data = os.path.join(self.root, "data")
-        self.embed = os.path.join(self.root, f"embed-{model_tag(cfg['embed']['model'])}")
-        self.tokenize = os.path.join(self.root, f"tokenize-{cfg['tokenizer']['loss']}")
-        self.generator = os.path.join(self.root, f"generator-{cfg['tokenizer']['loss']}")
-
-    def prepared(self):
-        from .data import load
-        return load(self.data)
-
-    def embeddings(self, prep):
-        from .embeddings import load_embeddings
-        return load_embeddings(self.embed, prep.name, prep.num_items)
 
 
 def _init(cfg, args, fresh_folder=None):
@@ -72,92 +49,67 @@ def _init(cfg, args, fresh_folder=None):
 
 # ---------------------------------------------------------------- commands
 @command("prepare", "read a raw data set, filter, split leave-one-out")
-def cmd_prepare(cfg, args):
+def cmd_prepare(cfg, stages, args):
     from .data import create_dataset, save, summary
-    run = Run(cfg)
     prep = create_dataset(cfg["dataset"])
-    save(prep, run.data)
-    print(f"prepared {summary(prep)} -> {run.data}")
+    save(prep, stages.data)
+    print(f"prepared {summary(prep)} -> {stages.data}")
 
 
 @command("embed", "embed item text with a sentence encoder")
-def cmd_embed(cfg, args):
+def cmd_embed(cfg, stages, args):
     from .embeddings import embed_dataset, embeddings_current
-    run = Run(cfg)
-    prep = run.prepared()
+    prep = stages.prepared()
     ec = cfg["embed"]
-    if not args.fresh and embeddings_current(run.embed, prep, ec["model"], ec["normalize"]):
-        print(f"embeddings in {run.embed} are up to date (--fresh to recompute)")
+    if not args.fresh and embeddings_current(stages.embed, prep, ec["model"], ec["normalize"]):
+        print(f"embeddings in {stages.embed} are up to date (--fresh to recompute)")
         return
-    emb = embed_dataset(prep, run.embed, ec["model"], ec["batch_size"], ec["normalize"], ec["device"])
-    print(f"embedded {emb.shape[0]} items, dim {emb.shape[1]} -> {run.embed}")
+    emb = embed_dataset(prep, stages.embed, ec["model"], ec["batch_size"], ec["normalize"], ec["device"])
+    print(f"embedded {emb.shape[0]} items, dim {emb.shape[1]} -> {stages.embed}")
 
 
 @command("tokenize", "train a tokenizer and write semantic IDs")
-def cmd_tokenize(cfg, args):
+def cmd_tokenize(cfg, stages, args):
     import json
 
     from .tokenizer import run_tokenize
-    run = Run(cfg)
-    prep = run.prepared()
-    emb, emb_meta = run.embeddings(prep)
-    w = _init(cfg, args, fresh_folder=run.tokenize)
-    _, report = run_tokenize(cfg, prep, emb, emb_meta, run.tokenize)
+    prep = stages.prepared()
+    emb, emb_meta = stages.embeddings(prep)
+    w = _init(cfg, args, fresh_folder=stages.tokenize)
+    _, rep = run_tokenize(cfg, prep, emb, emb_meta, stages.tokenize)
     if not w.is_main:
         return
     keep = ("collision_rate", "largest_collision_group", "unique_tuples")
-    print(json.dumps({k: report[k] for k in keep} | {"neighbourhood": report["neighbourhood"]}))
-    print(f"semantic IDs -> {run.tokenize}")
-
-
-def _generator_setup(cfg, run):
-    from .tokenizer import load_semantic_ids
-    prep = run.prepared()
-    sid, _ = load_semantic_ids(run.tokenize, prep.name, prep.num_items)
-    return prep, sid
+    print(json.dumps({k: rep[k] for k in keep} | {"neighbourhood": rep["neighbourhood"]}))
+    print(f"semantic IDs -> {stages.tokenize}")
 
 
 @command("train", "train the generative retriever on semantic IDs (early stopping on validation)")
-def cmd_train(cfg, args):
+def cmd_train(cfg, stages, args):
     from .generator import format_table, run_evaluate, run_train
-    run = Run(cfg)
-    prep, sid = _generator_setup(cfg, run)
-    w = _init(cfg, args, fresh_folder=run.generator)
-    cfg = {**cfg, "_paths": {"data": run.data}}
-    setup, _ = run_train(cfg, prep, sid, run.tokenize, run.generator)
-    metrics = run_evaluate(cfg, setup, run.generator)
+    prep = stages.prepared()
+    sid = stages.semantic_ids(prep)
+    w = _init(cfg, args, fresh_folder=stages.generator)
+    inputs, net, evaluator, _ = run_train(cfg, stages, prep, sid)
+    metrics = run_evaluate(cfg, inputs, net, stages.generator, evaluator)
     if w.is_main:
         print(format_table(metrics, cfg["eval"]["ks"]))
-        print(f"run folder: {run.generator}")
+        print(f"run folder: {stages.generator}")
 
 
 @command("evaluate", "evaluate a trained generator on validation and test")
-def cmd_evaluate(cfg, args):
-    from .generator import GeneratorSetup, format_table, run_evaluate
-    run = Run(cfg)
-    prep, sid = _generator_setup(cfg, run)
+def cmd_evaluate(cfg, stages, args):
+    import os
+
+    from .generator import GeneratorInputs, build_network, format_table, run_evaluate
+    prep = stages.prepared()
+    sid = stages.semantic_ids(prep)
     w = _init(cfg, args)
-    metrics = run_evaluate(cfg, GeneratorSetup(cfg, prep, sid), run.generator)
+    inputs = GeneratorInputs(cfg, prep, sid)
+    metrics = run_evaluate(cfg, inputs, build_network(cfg, inputs), stages.generator)
     if w.is_main:
         print(format_table(metrics, cfg["eval"]["ks"]))
-        print(f"metrics -> {os.path.join(run.generator, 'metrics.json')}")
-
-
-# ---------------------------------------------------------------- entry point
-def build_parser():
-    p = argparse.ArgumentParser(prog="python -m cost_ms", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("recommend", help="top-k items for a history: recommend RUN_DIR --history ID,ID [-k 10]")
-    for name, (_, help_) in COMMANDS.items():  # each takes a CONFIG
-        s = sub.add_parser(name, help=help_)
-        s.add_argument("config", help="configs/<dataset>.yaml (merged over configs/base.yaml)")
-        s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key, e.g. --set tokenizer.loss=re")
-        s.add_argument("--device", choices=["CPU", "GPU", "Ascend"], help="shortcut for --set run.device=...")
-        s.add_argument("--out", help="run folder (shortcut for --set run.out=...)")
-        s.add_argument("--fresh", action="store_true", help="ignore and delete an existing checkpoint")
-        s.add_argument("-q", "--quiet", action="store_true", help="do not log the resolved config")
-    return p
+        print(f"metrics -> {os.path.join(stages.generator, 'metrics.json')}")
 
 
 def cmd_recommend(args):
@@ -168,37 +120,46 @@ def cmd_recommend(args):
         print(json.dumps(row))
 
 
-def main(argv=None):
-    from .config import dump, load_config
+# ---------------------------------------------------------------- entry point
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m cost_ms", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, (_, help_) in COMMANDS.items():  # each takes a CONFIG
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("config", help="configs/<dataset>.yaml (merged over configs/base.yaml)")
+        s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set tokenizer.loss=re")
+        s.add_argument("--device", choices=["CPU", "GPU", "Ascend"], help="shortcut for --set run.device=...")
+        s.add_argument("--out", help="run folder (shortcut for --set run.out=...)")
+        s.add_argument("--fresh", action="store_true", help="ignore and delete an existing checkpoint")
+        s.add_argument("-q", "--quiet", action="store_true", help="do not log the resolved config")
+    r = sub.add_parser("recommend", help="top-k items for a history of item ids")
+    r.add_argument("run_dir", help="a trained generator folder, e.g. runs/ml-100k/generator-minilm-rqvae-co")
+    r.add_argument("--history", required=True, help="comma-separated item ids, oldest first")
+    r.add_argument("-k", type=int, default=10)
+    r.add_argument("--device", choices=["CPU", "GPU", "Ascend"])
+    return p
 
+
+def run_command(args):
+    from .config import dump, load_config
+    from .stages import Stages
+    if args.command == "recommend":
+        cmd_recommend(args)
+        return
+    overrides = list(args.set)
+    if args.device:
+        overrides.append(f"run.device={args.device}")
+    if args.out:
+        overrides.append(f"run.out={args.out}")
+    cfg = load_config(args.config, overrides)
+    if not args.quiet:
+        log.info("resolved config:\n%s", dump(cfg))
+    COMMANDS[args.command][0](cfg, Stages(cfg), args)
+
+
+def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
-    if argv[:1] == ["recommend"]:
-        p = argparse.ArgumentParser(prog="python -m cost_ms recommend",
-                                    description="top-k items for a history of item ids")
-        p.add_argument("run_dir", help="a trained generator folder, e.g. runs/ml-100k/generator-co")
-        p.add_argument("--history", required=True, help="comma-separated item ids, oldest first")
-        p.add_argument("-k", type=int, default=10)
-        p.add_argument("--device", choices=["CPU", "GPU", "Ascend"])
-        try:
-            cmd_recommend(p.parse_args(argv[1:]))
-        except CostError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        return 0
-    args = build_parser().parse_args(argv)
-    try:
-        overrides = list(args.set)
-        if args.device:
-            overrides.append(f"run.device={args.device}")
-        if args.out:
-            overrides.append(f"run.out={args.out}")
-        cfg = load_config(args.config, overrides)
-        if not args.quiet:
-            log.info("resolved config:\n%s", dump(cfg))
-        COMMANDS[args.command][0](cfg, args)
-    except CostError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return report(run_command, build_parser().parse_args(argv))

@@ -101,6 +101,18 @@ def load_config(path, overrides=None):
     return cfg
 
 
+def project_base():
+    """``configs/base.yaml`` of this checkout: the schema a saved config is validated against."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", BASE_NAME)
+
+
+def load_saved(path):
+    """A resolved config saved beside a run's outputs, checked against today's schema."""
+    cfg = merge(_load_yaml(project_base()), _load_yaml(path), path)
+    validate(cfg)
+    return cfg
+
+
 def validate(cfg):
     tok, gen = cfg["tokenizer"], cfg["generator"]
     if tok["levels"] < 1 or tok["codebook_size"] < 2:
@@ -111,6 +123,23 @@ def validate(cfg):
         raise CostError("generator.d_model must be divisible by generator.num_heads (or set generator.head_dim)")
     if max(cfg["eval"]["ks"]) > gen["beam_size"]:
         raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(cfg['eval']['ks'])})")
+    ks = cfg["eval"]["ks"]
+    if not ks:
+        raise CostError("eval.ks must list at least one cut-off")
+    if cfg["eval"]["early_stop"] is None:      # resolved here, so the saved config names the metric
+        cfg["eval"]["early_stop"] = f"ndcg@{10 if 10 in ks else ks[0]}"
+    metric = cfg["eval"]["early_stop"]
+    name, _, k = str(metric).partition("@")
+    if name not in ("recall", "ndcg") or not k.isdigit() or int(k) not in ks:
+        raise CostError(f"eval.early_stop '{metric}' is not a metric this run computes; "
+                        f"choose recall@k or ndcg@k with k in eval.ks {list(ks)}")
+    if tok["method"] not in ("rqvae", "random"):
+        raise CostError(f"unknown tokenizer.method '{tok['method']}'; choose one of: random, rqvae")
+    if tok["loss"] not in ("re", "co", "re+co"):
+        raise CostError(f"unknown tokenizer.loss '{tok['loss']}'; choose one of: co, re, re+co "
+                        f"(random hashing is tokenizer.method=random)")
+    if cfg["run"]["log_every_steps"] < 1:
+        raise CostError("run.log_every_steps must be >= 1")
     if cfg["dataset"]["min_seq_len"] < 3:
         raise CostError("dataset.min_seq_len must be >= 3 (train, validation and test need one item each)")
 

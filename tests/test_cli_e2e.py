@@ -33,7 +33,7 @@ def test_end_to_end_on_movielens(tmp_path):
     cli("embed", cfg, *out)
     tok = cli("tokenize", cfg, *out)
     assert "collision_rate" in tok.stdout
-    folder = tmp_path / "tokenize-co"
+    folder = tmp_path / "tokenize-minilm-rqvae-co"
     for name in ("semantic_ids.csv", "semantic_ids.npy", "tokenizer_report.json", "meta.json", "config.yaml"):
         assert (folder / name).is_file(), name
     report = json.loads((folder / "tokenizer_report.json").read_text())
@@ -42,7 +42,7 @@ def test_end_to_end_on_movielens(tmp_path):
 
     train = cli("train", cfg, *out)
     assert "test" in train.stdout and "pop-test" in train.stdout
-    metrics = json.loads((tmp_path / "generator-co" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "generator-minilm-rqvae-co" / "metrics.json").read_text())
     for split in ("valid", "test"):
         assert set(metrics[split]) == {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20, 40)}
     assert metrics["tokenizer"] == "co" and metrics["config_hash"]
@@ -51,10 +51,10 @@ def test_end_to_end_on_movielens(tmp_path):
     from cost_ms.data import load
     prep = load(str(tmp_path / "data"))
     history = ",".join(prep.items["item_id"].iloc[list(items.values())[0][:3]])
-    rec = cli("recommend", str(tmp_path / "generator-co"), "--history", history, "-k", "5")
+    rec = cli("recommend", str(tmp_path / "generator-minilm-rqvae-co"), "--history", history, "-k", "5")
     rows = [json.loads(line) for line in rec.stdout.strip().splitlines()]
     assert len(rows) == 5 and all({"item_id", "title", "score"} <= set(r) for r in rows)
-    bad = cli("recommend", str(tmp_path / "generator-co"), "--history", "no-such-item", check=False)
+    bad = cli("recommend", str(tmp_path / "generator-minilm-rqvae-co"), "--history", "no-such-item", check=False)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: unknown item id")
 
 

@@ -47,3 +47,12 @@ def test_unknown_key_in_file(tmp_path):
     (tmp_path / "x.yaml").write_text("dataset:\n  nmae: ml-100k\n")
     with pytest.raises(CostError, match="unknown config key 'dataset.nmae'"):
         load_config(str(tmp_path / "x.yaml"))
+
+
+def test_early_stop_follows_the_cut_offs():
+    """The default early-stopping metric is ndcg@10, or ndcg at the first cut-off when 10 is not computed."""
+    from cost_ms.config import load_config
+    cfg = os.path.join(ROOT, "configs", "ml-100k.yaml")
+    assert load_config(cfg)["eval"]["early_stop"] == "ndcg@10"
+    assert load_config(cfg, ["eval.ks=[5,20]"])["eval"]["early_stop"] == "ndcg@5"
+    assert load_config(cfg, ["eval.ks=[5,20]", "eval.early_stop=recall@20"])["eval"]["early_stop"] == "recall@20"

@@ -152,5 +152,6 @@ def test_unknown_item_ids_are_an_error(tmp_path):
 
 def test_unfinished_prepare_is_refused(tmp_path):
     (tmp_path / "data").mkdir()
-    with pytest.raises(CostError, match="run `python -m cost_ms prepare CONFIG` first"):
+    with pytest.raises(CostError, match="prepare output missing or unfinished") as e:
         load(str(tmp_path / "data"))
+    assert e.value.hint() == "run `python -m cost_ms prepare CONFIG` first"      # the CLI appends it

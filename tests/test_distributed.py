@@ -87,7 +87,7 @@ def test_distribute_script_end_to_end(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     assert "pop-test" in proc.stdout + proc.stderr                     # rank 0's final table
-    metrics = json.loads((tmp_path / "run" / "generator-co" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "run" / "generator-minilm-rqvae-co" / "metrics.json").read_text())
     assert metrics["num_users"] > 0 and set(metrics["test"]) == {"recall@5", "ndcg@5", "recall@10", "ndcg@10"}
-    assert (tmp_path / "run" / "tokenize-co" / "semantic_ids.npy").is_file()
+    assert (tmp_path / "run" / "tokenize-minilm-rqvae-co" / "semantic_ids.npy").is_file()
     assert sorted(p.name for p in (tmp_path / "logs" / "train").glob("worker_*.log")) == ["worker_0.log", "worker_1.log"]

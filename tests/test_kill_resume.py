@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from cost_ms.checkpoint import CheckpointManager
+from cost_ms.engine import CheckpointManager
 from tests.conftest import ROOT, shared
 
 CFG = os.path.join(ROOT, "configs", "ml-latest-small.yaml")
@@ -105,13 +105,13 @@ def test_tokenizer_killed_mid_epoch_resumes_to_the_same_result(base, tmp_path):
     cli("tokenize", CFG, "--out", a, *SMALL)
 
     b = _copy(base, tmp_path / "b")
-    state = kill_after_mid_epoch_checkpoint(["tokenize", CFG, "--out", b, *SMALL], os.path.join(b, "tokenize-co", "ckpt"))
+    state = kill_after_mid_epoch_checkpoint(["tokenize", CFG, "--out", b, *SMALL], os.path.join(b, "tokenize-minilm-rqvae-co", "ckpt"))
     assert_nothing_half_written(b)
-    assert not os.path.isfile(os.path.join(b, "tokenize-co", "meta.json"))      # the stage is not finished
+    assert not os.path.isfile(os.path.join(b, "tokenize-minilm-rqvae-co", "meta.json"))      # the stage is not finished
     resumed = cli("tokenize", CFG, "--out", b, *SMALL)
     assert "resuming tokenizer at epoch" in resumed.stderr, state
 
-    ta, tb = os.path.join(a, "tokenize-co"), os.path.join(b, "tokenize-co")
+    ta, tb = os.path.join(a, "tokenize-minilm-rqvae-co"), os.path.join(b, "tokenize-minilm-rqvae-co")
     np.testing.assert_array_equal(np.load(os.path.join(ta, "semantic_ids.npy")), np.load(os.path.join(tb, "semantic_ids.npy")))
     with open(os.path.join(ta, "tokenizer_report.json")) as f, open(os.path.join(tb, "tokenizer_report.json")) as g:
         assert json.load(f) == json.load(g)
@@ -125,12 +125,12 @@ def test_generator_killed_mid_epoch_resumes_to_the_same_metrics(base, tmp_path):
     b = _copy(a, tmp_path / "b")                      # the same semantic IDs for both
     cli("train", CFG, "--out", a, *SMALL)
 
-    state = kill_after_mid_epoch_checkpoint(["train", CFG, "--out", b, *SMALL], os.path.join(b, "generator-co", "ckpt"))
+    state = kill_after_mid_epoch_checkpoint(["train", CFG, "--out", b, *SMALL], os.path.join(b, "generator-minilm-rqvae-co", "ckpt"))
     assert_nothing_half_written(b)
     resumed = cli("train", CFG, "--out", b, *SMALL)
     assert "resuming generator at epoch" in resumed.stderr, state
 
-    with open(os.path.join(a, "generator-co", "metrics.json")) as f, open(os.path.join(b, "generator-co", "metrics.json")) as g:
+    with open(os.path.join(a, "generator-minilm-rqvae-co", "metrics.json")) as f, open(os.path.join(b, "generator-minilm-rqvae-co", "metrics.json")) as g:
         ma, mb = json.load(f), json.load(g)
     for key in ("valid", "test", "most_popular", "epochs", "best_epoch"):
         assert ma[key] == mb[key], key
@@ -158,21 +158,21 @@ def test_step_budget_stops_on_the_step(base, tmp_path):
     run = _copy(base, tmp_path / "run")
     cli("tokenize", CFG, "--out", run, *SMALL)
     cli("train", CFG, "--out", run, *SMALL, "--set", "generator.max_train_steps=7", "--set", "generator.epochs=5")
-    states = sorted(os.listdir(os.path.join(run, "generator-co", "ckpt")))
-    with open(os.path.join(run, "generator-co", "ckpt", [s for s in states if s.endswith(".json")][-1])) as f:
+    states = sorted(os.listdir(os.path.join(run, "generator-minilm-rqvae-co", "ckpt")))
+    with open(os.path.join(run, "generator-minilm-rqvae-co", "ckpt", [s for s in states if s.endswith(".json")][-1])) as f:
         state = json.load(f)
     assert state["global_step"] == 7 and state["epoch"] == 1
-    assert state["history"][-1]["stopped_at_step"].endswith("(max_train_steps)")
-    assert os.path.isfile(os.path.join(run, "generator-co", "best.ckpt"))
+    assert state["history"][-1]["stopped_at_step"].endswith("(step budget)")
+    assert os.path.isfile(os.path.join(run, "generator-minilm-rqvae-co", "best.ckpt"))
 
 
 def test_only_the_writer_rank_writes(tmp_path):
     import mindspore as ms
     from mindspore import nn
     cell = nn.Dense(2, 2)
-    CheckpointManager(str(tmp_path / "quiet"), [cell], {"a": 1}, writer=False).save(1, {"epoch": 1})
+    CheckpointManager(str(tmp_path / "quiet"), cell, None, {"a": 1}, writer=False).save(1, {"epoch": 1})
     assert not (tmp_path / "quiet").exists()
-    mgr = CheckpointManager(str(tmp_path / "ck"), [cell], {"a": 1}, keep=2)
+    mgr = CheckpointManager(str(tmp_path / "ck"), cell, None, {"a": 1}, keep=2)
     for step in range(1, 5):
         mgr.save(step, {"epoch": step})
     assert sorted(os.listdir(tmp_path / "ck")) == ["step-00000003.ckpt", "step-00000003.json",

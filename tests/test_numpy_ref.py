@@ -5,8 +5,8 @@ from mindspore import Tensor
 
 from cost_ms.tokenizer import functional as F
 from cost_ms.tokenizer.cells import RQVAE, RQVAEWithLoss
-from cost_ms.tokenizer.numpy_ref import (dedup_ref, info_nce_ref, mlp_ref, rq_decode_ref, rq_encode_ref,
-                                         rq_levels_ref, rq_loss_ref)
+from cost_ms.tokenizer.numpy_ref import (dedup_ref, l_cl_ref, l_co_ref, l_mse_ref, l_re_ref, l_rq_ref, mlp_ref,
+                                         rq_decode_ref, rq_encode_ref, rq_levels_ref)
 from cost_ms.tokenizer.semantic_ids import dedup_codes
 
 
@@ -16,24 +16,45 @@ def _case(rng, b=64, d=16, m=3, k=8):
     return z, books.astype(np.float32)
 
 
-def test_rq_encode_decode_loss_match_reference(ms_mode, rng):
+def test_rq_encode_decode_levels_match_reference(ms_mode, rng):
     z, books = _case(rng)
     codes = F.rq_encode(Tensor(z), Tensor(books)).asnumpy()
     np.testing.assert_array_equal(codes, rq_encode_ref(z, books))
     zq = F.rq_decode(Tensor(codes), Tensor(books)).asnumpy()
     np.testing.assert_allclose(zq, rq_decode_ref(codes, books), rtol=1e-5, atol=1e-6)
-    loss = float(F.rq_loss(Tensor(z), Tensor(books), 0.25).asnumpy())
-    assert loss == pytest.approx(rq_loss_ref(z, books, 0.25), rel=1e-5)
+    got = [t.asnumpy() for t in F.rq_levels(Tensor(z), Tensor(books))]
+    for a, b in zip(got, rq_levels_ref(z, books)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[0], codes)
 
 
-def test_info_nce_matches_reference(ms_mode, rng):
-    x = rng.normal(size=(32, 24)).astype(np.float32)
+def _loss_case(rng, b=32, dim=24):
+    x = rng.normal(size=(b, dim)).astype(np.float32)
     x_hat = (x + 0.5 * rng.normal(size=x.shape)).astype(np.float32)
-    got = float(F.info_nce(Tensor(x), Tensor(x_hat), 0.1).asnumpy())
-    assert got == pytest.approx(info_nce_ref(x, x_hat, 0.1), rel=1e-5)
-    # a perfect reconstruction of well-separated rows drives the loss towards zero
+    z, books = _case(rng, b=b)
+    _, quants, residuals = rq_levels_ref(z, books)
+    return x, x_hat, residuals, quants
+
+
+def test_equation_losses_match_reference(ms_mode, rng):
+    x, x_hat, res, qu = _loss_case(rng)
+    negatives = np.concatenate([x_hat, rng.normal(size=(16, 24)).astype(np.float32)])
+    X, XH, R, Q, NEG = map(Tensor, (x, x_hat, res, qu, negatives))
+    cases = [(F.l_mse(X, XH), l_mse_ref(x, x_hat)),
+             (F.l_rq(R, Q, 0.25), l_rq_ref(res, qu, 0.25)),
+             (F.l_re(X, XH, R, Q, 0.25), l_re_ref(x, x_hat, res, qu, 0.25)),
+             (F.l_cl(X, XH, 0.1), l_cl_ref(x, x_hat, 0.1)),
+             (F.l_cl(X, XH, 0.1, NEG), l_cl_ref(x, x_hat, 0.1, negatives)),
+             (F.l_co(X, XH, R, Q, 0.25, 0.1, 0.1), l_co_ref(x, x_hat, res, qu, 0.25, 0.1, 0.1)),
+             (F.l_co(X, XH, R, Q, 0.25, 0.1, 0.1, NEG), l_co_ref(x, x_hat, res, qu, 0.25, 0.1, 0.1, negatives))]
+    for n, (got, want) in enumerate(cases):
+        assert float(got.asnumpy()) == pytest.approx(want, rel=1e-5), n
+    # L_rq's squared norms are sums over the latent features, not means
+    per_level = ((res - qu) ** 2).sum(-1).mean(-1)
+    assert l_rq_ref(res, qu, 0.25) == pytest.approx(1.25 * per_level.sum(), rel=1e-6)
+    # a perfect reconstruction of well-separated rows drives the contrastive loss towards zero
     eye = np.eye(8, dtype=np.float32)
-    assert info_nce_ref(eye, eye, 0.05) < 1e-6
+    assert l_cl_ref(eye, eye, 0.05) < 1e-6
 
 
 @pytest.mark.parametrize("loss", ["re", "co", "re+co"])
@@ -45,14 +66,24 @@ def test_model_forward_and_loss_match_reference(graph_mode, rng, loss):
     z = mlp_ref(net.encoder.weights(), x)
     books = net.quantizer.codebooks().asnumpy()
     np.testing.assert_allclose(net.encoder(Tensor(x)).asnumpy(), z, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(codes, rq_encode_ref(z, books))
+    ref_codes, quants, residuals = rq_levels_ref(z, books)
+    np.testing.assert_array_equal(codes, ref_codes)
     x_hat = mlp_ref(net.decoder.weights(), rq_decode_ref(codes, books))
-    assert float(mse) == pytest.approx(((x_hat - x) ** 2).mean(), rel=1e-5)
-    assert float(l_rq) == pytest.approx(rq_loss_ref(z, books, 0.25), rel=1e-5)
-    w = {"re": (1, 0, 1), "co": (0, 1, 1), "re+co": (1, 1, 2)}[loss]
-    cl = info_nce_ref(x, x_hat, 0.1) if w[1] else 0.0
+    assert float(mse) == pytest.approx(l_mse_ref(x, x_hat), rel=1e-5)
+    assert float(l_rq) == pytest.approx(l_rq_ref(residuals, quants, 0.25), rel=1e-5)
+    re = l_re_ref(x, x_hat, residuals, quants, 0.25)
+    co = l_co_ref(x, x_hat, residuals, quants, 0.25, 0.1, 0.1)
+    want = {"re": re, "co": co, "re+co": re + co}[loss]
+    assert float(total) == pytest.approx(want, rel=1e-5)
+    cl = l_cl_ref(x, x_hat, 0.1) if "co" in loss else 0.0
     assert float(l_cl) == pytest.approx(cl, rel=1e-5, abs=1e-7)
-    assert float(total) == pytest.approx(w[0] * float(mse) + w[1] * 0.1 * cl + w[2] * float(l_rq), rel=1e-5)
+
+
+def test_unknown_loss_name_is_refused():
+    from cost_ms.errors import CostError
+    net = RQVAE(24, [16], 8, 3, 8)
+    with pytest.raises(CostError, match="unknown tokenizer loss 'mse'; choose one of: co, re, re\\+co"):
+        RQVAEWithLoss(net, "mse")
 
 
 def test_more_levels_never_increase_reconstruction_error(rng):
@@ -91,7 +122,9 @@ def test_decode_of_encode_is_the_quantized_vector(graph_mode, rng):
     from cost_ms.tokenizer.cells import ResidualQuantizer
     q = ResidualQuantizer(3, 8, 16)
     q.set_codebooks(books)
-    z_st, c, _ = q(Tensor(z))
+    z_st, c, quants_ms, residuals_ms = q(Tensor(z))
+    np.testing.assert_allclose(quants_ms.asnumpy(), quants, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(residuals_ms.asnumpy(), residuals, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(c.asnumpy(), codes)
     np.testing.assert_allclose(z_st.asnumpy(), rq_decode_ref(codes, books), rtol=1e-5, atol=1e-5)
 

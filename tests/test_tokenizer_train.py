@@ -1,5 +1,4 @@
 """Training mechanics of the tokenizer: k-means init, losses, resume, reports."""
-import os
 
 import numpy as np
 import pytest
@@ -37,7 +36,7 @@ def test_resume_equals_uninterrupted(graph_mode, tmp_path):
     net_b, hist_b = train_rqvae(TC, emb, str(tmp_path / "b"), seed=1, progress=False)   # resumes at epoch 2
     assert [h["loss"] for h in hist_b] == [h["loss"] for h in hist_a]
     np.testing.assert_array_equal(encode_items(net_b, emb), encode_items(net_a, emb))
-    with pytest.raises(CostError, match="different config; pass --fresh"):
+    with pytest.raises(CostError, match="was made with a different config"):
         train_rqvae(dict(TC, lr=5e-4), emb, str(tmp_path / "b"), seed=1, progress=False)
 
 
@@ -75,3 +74,44 @@ def test_report_on_known_codes():
     assert codebook_stats(codes, 4)[1]["dead_codes"] == 2
     sid = with_dedup(codes)
     assert sid[:, -1].tolist() == [0, 1, 0, 0]
+
+
+@pytest.mark.parametrize("data", ["clusters", "normal"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_kmeans_init_serves_every_level(graph_mode, data, shared):
+    # a shared book fit on level-1 residuals only leaves the ~10x smaller residuals of levels 2-3
+    # with 2-3 codes each, and those levels then *add* error (on clusters: 0.6 -> 3.3 -> 10)
+    from mindspore import Tensor
+    from cost_ms.tokenizer.functional import rq_encode
+    from cost_ms.tokenizer.trainer import build_model, kmeans_init
+    x = clusters(512, 16, k=4) if data == "clusters" else np.random.default_rng(0).normal(size=(512, 16))
+    x = x.astype(np.float32)
+    tc = dict(TC, hidden=[32], latent_dim=16, levels=3, codebook_size=16, shared_codebook=shared)
+    net = build_model(tc, 16)
+    kmeans_init(net, x, tc, 0)
+    assert net.quantizer.codebook.shape == ((1 if shared else 3), 16, 16)
+    z = net.encoder(Tensor(x)).asnumpy()
+    books = net.quantizer.codebooks().asnumpy()
+    codes = rq_encode(Tensor(z), Tensor(books)).asnumpy()
+    used = [len(np.unique(codes[:, level])) for level in range(3)]
+    assert min(used) > 16 // 4, used
+    errors = []
+    for m in (1, 2, 3):
+        c = rq_encode(Tensor(z), Tensor(books[:m])).asnumpy()
+        errors.append(float(((z - books[np.arange(m)[None], c].sum(1)) ** 2).sum(1).mean()))
+    assert errors[0] > errors[1] > errors[2], errors
+
+
+def test_reseed_dead_shared_book_moves_only_codes_no_level_used(graph_mode):
+    from cost_ms.tokenizer.trainer import build_model, reseed_dead
+    tc = dict(TC, levels=3, codebook_size=8, shared_codebook=True)
+    net = build_model(tc, 24)
+    before = net.quantizer.codebook.asnumpy().copy()
+    used = np.ones((3, 8), bool)
+    used[0, 3] = used[1, 3] = False          # code 3: used at level 3 only -> alive
+    used[:, 5] = False                       # code 5: no level used it -> dead
+    assert reseed_dead(net, clusters(n=64), used, 0) == 1
+    after = net.quantizer.codebook.asnumpy()
+    assert after.shape == (1, 8, 8)
+    np.testing.assert_array_equal(np.delete(after[0], 5, 0), np.delete(before[0], 5, 0))
+    assert not np.allclose(after[0, 5], before[0, 5])

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cost_ms.data import load  # noqa: E402
 from cost_ms.embeddings import save_embeddings  # noqa: E402
-from cost_ms.errors import CostError  # noqa: E402
+from cost_ms.errors import CostError, report  # noqa: E402
 
 
 def _frame_to_keyed(df):
@@ -91,20 +91,19 @@ def main(argv=None):
     p.add_argument("--model", default="external", help="name recorded in meta.json")
     p.add_argument("--dim", type=int, help="expected width (checked)")
     a = p.parse_args(argv)
-    try:
-        prep = load(a.data)
-        ids, mat = read_any(a.embeddings)
-        emb = align(ids, mat, prep.items["item_id"].astype(str).tolist())
-        if a.dim and emb.shape[1] != a.dim:
-            raise CostError(f"embeddings have width {emb.shape[1]}, expected {a.dim}")
-        norms = np.linalg.norm(emb, axis=1)
-        save_embeddings(a.out, emb, prep.name, a.model, bool(np.allclose(norms, 1, atol=1e-3)), prep.num_items,
-                        source=os.path.abspath(a.embeddings))
-    except CostError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return report(convert, a)
+
+
+def convert(a):
+    prep = load(a.data)
+    ids, mat = read_any(a.embeddings)
+    emb = align(ids, mat, prep.items["item_id"].astype(str).tolist())
+    if a.dim and emb.shape[1] != a.dim:
+        raise CostError(f"embeddings have width {emb.shape[1]}, expected {a.dim}")
+    norms = np.linalg.norm(emb, axis=1)
+    save_embeddings(a.out, emb, prep.name, a.model, bool(np.allclose(norms, 1, atol=1e-3)), prep.num_items,
+                    source=os.path.abspath(a.embeddings))
     print(f"wrote {emb.shape[0]} x {emb.shape[1]} embeddings to {a.out}")
-    return 0
 
 
 if __name__ == "__main__":

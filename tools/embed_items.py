@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cost_ms.data import load  # noqa: E402
 from cost_ms.embeddings import DEFAULT_MODEL, embed_dataset  # noqa: E402
-from cost_ms.errors import CostError  # noqa: E402
+from cost_ms.errors import report  # noqa: E402
 
 
 def main(argv=None):
@@ -27,13 +27,11 @@ def main(argv=None):
     p.add_argument("--no-normalize", action="store_true")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     a = p.parse_args(argv)
-    try:
+
+    def run():
         emb = embed_dataset(load(a.data), a.out, a.model, a.batch_size, not a.no_normalize, a.device)
-    except CostError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {emb.shape[0]} x {emb.shape[1]} embeddings to {a.out}")
-    return 0
+        print(f"wrote {emb.shape[0]} x {emb.shape[1]} embeddings to {a.out}")
+    return report(run)
 
 
 if __name__ == "__main__":

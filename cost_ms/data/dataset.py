@@ -130,7 +130,7 @@ def save(prep, folder):
 
 
 def load(folder):
-    meta = read_meta(folder, STAGE, "python -m cost_ms prepare CONFIG")
+    meta = read_meta(folder, STAGE)
     items = pd.read_csv(os.path.join(folder, "items.csv"), keep_default_na=False, dtype={"item_id": str})
     sequences = read_json(os.path.join(folder, "sequences.json"), "sequences")
     split = read_json(os.path.join(folder, "split.json"), "split")

@@ -1,72 +1,97 @@
-"""Generative retrieval (TIGER): train, evaluate and recommend from a run folder."""
+"""Generative retrieval (TIGER): train, evaluate and recommend from a run folder.
+
+Split by job: ``transformer.py`` (model and loss cell), ``beam_search.py`` (trie and constrained
+beam search with its scorer cells), ``inputs.py`` (vocab, tokens, samples, trie, splits: no network),
+``evaluation.py`` (metrics), ``trainer.py`` (training on the engine), ``recommend.py`` (serving).
+"""
 import os
 import time
 
-import numpy as np
-
 from ..config import dump
+from ..engine import load_weights
 from ..errors import CostError
-from ..io import read_meta, write_json, write_meta, write_text
-from ..metrics import popularity_metrics
+from ..io import config_hash, write_json, write_meta, write_text
 from ..parallel import world
-from .trainer import GeneratorSetup, load_best, run_config_hash, saved_config, train_generator
+from ..runtime import set_seed
+from ..stages import tokenizer_tag
+from ..tokenizer import tokenizer_name
+from .evaluation import Evaluator, format_table, most_popular
+from .inputs import GeneratorInputs
+from .trainer import train_generator
+from .transformer import create_model
 
 STAGE = "train"
 
 
-def run_train(cfg, prep, sid, sid_folder, folder, jit=True, progress=True):
+def build_network(cfg, inputs):
+    set_seed(cfg["run"]["seed"])       # weights depend on the seed only, not on what ran before
+    return create_model(cfg["generator"], inputs.vocab.size, inputs.src_len, inputs.vocab.length)
+
+
+def run_config_hash(cfg):
+    return config_hash({k: cfg[k] for k in ("dataset", "embed", "tokenizer", "generator")})
+
+
+def run_train(cfg, stages, prep, sid, jit=True, progress=True):
+    """Train in ``stages.generator``; return ``(inputs, net, evaluator, state)``."""
+    folder = stages.generator
     os.makedirs(folder, exist_ok=True)
-    setup = GeneratorSetup(cfg, prep, sid)
+    inputs = GeneratorInputs(cfg, prep, sid)
+    net = build_network(cfg, inputs)
+    evaluator = Evaluator(inputs, net)
     t0 = time.time()
-    state = train_generator(cfg, setup, folder, jit=jit, progress=progress)
+    state = train_generator(cfg, inputs, net, evaluator, folder, jit=jit, progress=progress)
     w = world()
     if w.is_main:
         # written only now: a command refused on the way (e.g. a checkpoint of another config) changes nothing
-        write_text(os.path.join(folder, "config.yaml"), dump(saved_config(cfg)))
-        write_meta(folder, STAGE, dataset=prep.name, tokenizer=cfg["tokenizer"]["loss"],
-                   data_dir=os.path.relpath(os.path.abspath(cfg["_paths"]["data"]), os.path.abspath(folder)),
-                   semantic_ids_dir=os.path.relpath(os.path.abspath(sid_folder), os.path.abspath(folder)),
-                   semantic_ids_hash=setup.sid_hash, config_hash=run_config_hash(cfg), epochs=state["epoch"],
-                   best_epoch=state["best_epoch"], best_valid_ndcg10=state["best"],
+        write_text(os.path.join(folder, "config.yaml"), dump(cfg))
+        write_meta(folder, STAGE, dataset=prep.name, tokenizer=tokenizer_name(cfg["tokenizer"]),
+                   tokenizer_tag=tokenizer_tag(cfg),
+                   data_dir=stages.relative("prepare", folder), semantic_ids_dir=stages.relative("tokenize", folder),
+                   semantic_ids_hash=inputs.sid_hash, config_hash=run_config_hash(cfg), epochs=state["epoch"],
+                   global_steps=state["global_step"], stopped=state["stopped"], best_epoch=state["best_epoch"],
+                   early_stop=cfg["eval"]["early_stop"], best_valid=state["best"],
                    train_seconds=round(state["train_seconds"], 1), wall_seconds=round(time.time() - t0, 1))
     w.barrier()              # data parallel: every worker evaluates next, reading what rank 0 wrote
-    return setup, state
+    return inputs, net, evaluator, state
 
 
-def run_evaluate(cfg, setup, folder):
-    """Evaluate ``best.ckpt`` on validation and test; write ``metrics.json`` beside it.
-
-    Data parallel: every worker decodes its share of the users; rank 0 writes.
-    """
-    meta = read_meta(folder, STAGE, "python -m cost_ms train CONFIG")
-    if meta["semantic_ids_hash"] != setup.sid_hash:
+def check_trained(folder, inputs):
+    """``meta.json`` of a finished train stage trained on ``inputs``' semantic IDs."""
+    from ..io import read_meta
+    meta = read_meta(folder, STAGE)
+    if meta["semantic_ids_hash"] != inputs.sid_hash:
         raise CostError(f"{folder} was trained on other semantic IDs than the current tokenize output; re-run train")
-    load_best(setup, folder)
+    return meta
+
+
+def run_evaluate(cfg, inputs, net, folder, evaluator=None):
+    """Load ``best.ckpt`` (strictly) into ``net``, evaluate on validation and test, write ``metrics.json``.
+
+    Data parallel: every worker decodes its share of the users; rank 0 writes. Nothing is written
+    unless every parameter was loaded.
+    """
+    meta = check_trained(folder, inputs)
+    load_weights(net, os.path.join(folder, "best.ckpt"))
+    evaluator = evaluator or Evaluator(inputs, net)
     ks = cfg["eval"]["ks"]
-    out = {"dataset": setup.prep.name, "tokenizer": cfg["tokenizer"]["loss"], "config_hash": meta["config_hash"],
+    out = {"dataset": inputs.prep.name, "tokenizer": meta["tokenizer"],
+           "tokenizer_tag": meta.get("tokenizer_tag"), "config_hash": meta["config_hash"],
            "embedding": cfg["embed"]["model"], "beam_size": cfg["generator"]["beam_size"],
-           "num_users": len(setup.test), "num_items": setup.prep.num_items,
-           "epochs": meta["epochs"], "best_epoch": meta["best_epoch"], "train_seconds": meta["train_seconds"]}
+           "num_users": len(inputs.test), "num_items": inputs.prep.num_items, "epochs": meta["epochs"],
+           "global_steps": meta.get("global_steps"), "best_epoch": meta["best_epoch"],
+           "early_stop": meta.get("early_stop"), "train_seconds": meta["train_seconds"]}
     for split in ("valid", "test"):
         t0 = time.time()
         users = cfg["eval"]["valid_users"] if split == "valid" else 0
-        out[split] = setup.evaluate(split, ks, users, cfg["run"]["seed"])
-        out[f"{split}_users"] = min(users, len(setup.test)) if users else len(setup.test)
+        out[split] = evaluator.evaluate(split, ks, users, cfg["run"]["seed"])
+        out[f"{split}_users"] = min(users, len(inputs.test)) if users else len(inputs.test)
         out[f"{split}_seconds"] = round(time.time() - t0, 1)
-    train = setup.train_seqs
-    out["most_popular"] = {
-        "valid": popularity_metrics(train, np.array([setup.valid[u] for u in setup.valid]), ks),
-        "test": popularity_metrics({u: s + [setup.valid[u]] for u, s in train.items()},
-                                   np.array([setup.test[u] for u in setup.test]), ks)}
+    out["most_popular"] = most_popular(inputs, ks)
     if world().is_main:
         write_json(os.path.join(folder, "metrics.json"), out)
     return out
 
 
-def format_table(metrics, ks):
-    head = "split        " + " ".join(f"{m}@{k:<3}" for k in ks for m in ("R", "N"))
-    rows = [head]
-    for name, m in (("valid", metrics["valid"]), ("test", metrics["test"]),
-                    ("pop-valid", metrics["most_popular"]["valid"]), ("pop-test", metrics["most_popular"]["test"])):
-        rows.append(f"{name:<12} " + " ".join(f"{m[f'recall@{k}']:.4f} {m[f'ndcg@{k}']:.4f}" for k in ks))
-    return "\n".join(rows)
+__all__ = ["GeneratorInputs", "Evaluator", "build_network", "format_table", "run_evaluate", "run_train",
+           "run_config_hash"]

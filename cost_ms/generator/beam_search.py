@@ -12,9 +12,8 @@ returned tuple is a real item, and distinct leaves are distinct items (no duplic
 beam at least the catalogue size, beam search must return the same top-k.
 """
 import numpy as np
-from mindspore import Tensor
+from mindspore import Tensor, nn, ops
 
-from .transformer import MemoryEncoder, StepScorer
 from .vocab import BOS
 
 NEG_INF = -np.inf
@@ -53,6 +52,31 @@ class PrefixIndex:
         return int(sum(k.nbytes for k in self.keys) + self.item_of_leaf.nbytes)
 
 
+class StepScorer(nn.Cell):
+    """Inference: log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
+
+    ``memory [B, S, d]`` and ``src [B, S]`` are per user; each user's ``beams`` rows of ``dec_in``
+    are consecutive.
+    """
+
+    def __init__(self, net, beams=1):
+        super().__init__()
+        self.net, self.beams = net, beams
+
+    def construct(self, dec_in, memory, src):
+        logits = self.net.decode(dec_in, memory, src, self.beams)
+        return ops.log_softmax(logits[:, -1], -1)
+
+
+class MemoryEncoder(nn.Cell):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, src):
+        return self.net.encode(src)
+
+
 class BeamSearcher:
     """Batched constrained beam search with a trained :class:`Seq2SeqTransformer`.
 
@@ -61,13 +85,14 @@ class BeamSearcher:
     """
 
     def __init__(self, net, vocab, index, beam_size, batch_size):
-        net.set_train(False)
+        self.net = net
         self.encoder, self.scorer = MemoryEncoder(net), StepScorer(net, beam_size)
         self.vocab, self.index = vocab, index
         self.beam, self.batch = beam_size, batch_size
 
     def search(self, src):
         """``src [U, S]`` -> ``items [U, W]`` (-1 where fewer than W items exist), ``scores [U, W]``."""
+        self.net.set_train(False)      # built once per run: training may have switched dropout back on
         items, scores = [], []
         for start in range(0, len(src), self.batch):
             part = src[start:start + self.batch]

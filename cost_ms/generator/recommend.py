@@ -1,31 +1,38 @@
 """Top-k recommendations from a trained run folder, for a history of original item ids."""
 import os
 
-import yaml
-
+from ..config import load_saved
 from ..data import load
+from ..engine import load_weights
 from ..errors import CostError
 from ..io import read_meta
 from ..runtime import init_runtime
 from ..tokenizer import load_semantic_ids
-from .trainer import GeneratorSetup, load_best
+from . import STAGE, build_network, check_trained
+from .evaluation import Evaluator
+from .inputs import GeneratorInputs
 
 
 class Recommender:
-    """``Recommender("runs/ml-100k/generator-co").recommend(["50", "172"], k=10)``."""
+    """``Recommender("runs/ml-100k/generator-minilm-rqvae-co").recommend(["50", "172"], k=10)``.
+
+    The run's saved ``config.yaml`` is loaded (and validated) through :mod:`cost_ms.config`; the
+    weights are loaded strictly, so a model that is not the trained one is never served.
+    """
 
     def __init__(self, run_dir, device=None):
-        meta = read_meta(run_dir, "train", "python -m cost_ms train CONFIG")
-        with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
-            cfg = yaml.safe_load(f)
+        meta = read_meta(run_dir, STAGE)
+        cfg = load_saved(os.path.join(run_dir, "config.yaml"))
         init_runtime(device or cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"])
         self.prep = load(os.path.normpath(os.path.join(run_dir, meta["data_dir"])))
         sid, _ = load_semantic_ids(os.path.normpath(os.path.join(run_dir, meta["semantic_ids_dir"])),
                                    self.prep.name, self.prep.num_items)
-        self.setup = GeneratorSetup(cfg, self.prep, sid)
-        if self.setup.sid_hash != meta["semantic_ids_hash"]:
-            raise CostError(f"semantic IDs changed since {run_dir} was trained; re-run train")
-        load_best(self.setup, run_dir)
+        self.inputs = GeneratorInputs(cfg, self.prep, sid)
+        check_trained(run_dir, self.inputs)
+        self.net = build_network(cfg, self.inputs)
+        load_weights(self.net, os.path.join(run_dir, "best.ckpt"))
+        self.evaluator = Evaluator(self.inputs, self.net)
+        self.beam = cfg["generator"]["beam_size"]
         self.index_of = {iid: i for i, iid in enumerate(self.prep.items["item_id"].astype(str))}
         self.title_col = "title" if "title" in self.prep.items.columns else "text"
 
@@ -36,18 +43,12 @@ class Recommender:
         unknown = [h for h in map(str, history) if h not in self.index_of]
         if unknown:
             raise CostError(f"unknown item id(s) {unknown[:5]} (not in {self.prep.name}'s item table)")
-        beam = self.setup.gc["beam_size"]
-        if k > beam:
-            raise CostError(f"-k {k} is larger than generator.beam_size ({beam})")
-        idx = [self.index_of[str(h)] for h in history]
-        _, src, _ = self.setup.builder.evaluation({user or "_": idx}, {user or "_": 0})
-        items, scores = self.setup.searcher().search(src)
+        if k > self.beam:
+            raise CostError(f"k = {k} is larger than generator.beam_size ({self.beam})")
         out = []
-        for i, s in zip(items[0][:k], scores[0][:k]):
-            if i < 0:
-                break
-            row = self.prep.items.iloc[int(i)]
-            out.append({"item_id": str(row["item_id"]), "title": str(row[self.title_col]), "score": float(s)})
+        for i, s in self.evaluator.recommend([self.index_of[str(h)] for h in history], k, user):
+            row = self.prep.items.iloc[i]
+            out.append({"item_id": str(row["item_id"]), "title": str(row[self.title_col]), "score": s})
         return out
 
 

@@ -155,31 +155,6 @@ class Seq2SeqWithLoss(nn.Cell):
         return loss, acc
 
 
-class StepScorer(nn.Cell):
-    """Inference: log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
-
-    ``memory [B, S, d]`` and ``src [B, S]`` are per user; each user's ``beams`` rows of ``dec_in``
-    are consecutive.
-    """
-
-    def __init__(self, net, beams=1):
-        super().__init__()
-        self.net, self.beams = net, beams
-
-    def construct(self, dec_in, memory, src):
-        logits = self.net.decode(dec_in, memory, src, self.beams)
-        return ops.log_softmax(logits[:, -1], -1)
-
-
-class MemoryEncoder(nn.Cell):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def construct(self, src):
-        return self.net.encode(src)
-
-
 def create_model(gc, vocab_size, src_len, tgt_len):
     return Seq2SeqTransformer(vocab_size, src_len, tgt_len, gc["d_model"], gc["num_heads"],
                               gc["head_dim"] or gc["d_model"] // gc["num_heads"], gc["ffn_dim"],

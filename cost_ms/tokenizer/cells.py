@@ -2,14 +2,15 @@
 
 ``x [B, D]`` -(MLP encoder)-> ``z [B, d]`` -(residual quantizer)-> ``z_q [B, d]``
 -(MLP decoder)-> ``x_hat [B, D]``. The quantizer passes gradients straight through:
-``z + stop_gradient(z_q - z)``.
+``z + stop_gradient(z_q - z)``. :class:`RQVAEWithLoss` turns the forward pass into the loss
+named in :data:`LOSSES`, built from the CoST equations in :mod:`.functional`.
 """
 import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
 from ..registry import Registry
-from .functional import info_nce, rq_levels, rq_loss_terms
+from .functional import l_cl, l_co, l_mse, l_re, l_rq, rq_levels
 
 LOSSES = Registry("tokenizer loss")
 
@@ -30,7 +31,7 @@ class MLP(nn.Cell):
         return self.net(x)
 
     def weights(self):
-        """``[(W [out, in], b [out]), ...]`` as NumPy, for :func:`numpy_ref.mlp_ref`."""
+        """``[(W [out, in], b [out]), ...]`` as NumPy (for reference forwards in tests)."""
         dense = [c for c in self.net.cell_list if isinstance(c, nn.Dense)]
         return [(d.weight.asnumpy(), d.bias.asnumpy()) for d in dense]
 
@@ -52,10 +53,11 @@ class ResidualQuantizer(nn.Cell):
         return self.codebook
 
     def construct(self, z):
+        """``z [B, d]`` -> ``z_st [B, d]``, ``codes [B, M] int32``, ``quants, residuals [M, B, d]``."""
         codes, quants, residuals = rq_levels(z, self.codebooks())
         z_q = quants.sum(0)
         z_st = z + ops.stop_gradient(z_q - z)  # straight-through estimator
-        return z_st, codes, rq_loss_terms(quants, residuals, self.beta)
+        return z_st, codes, quants, residuals
 
     def set_codebooks(self, books):
         """Load ``[M, K, d]`` (or ``[1, K, d]`` when shared) codewords, e.g. from k-means."""
@@ -70,45 +72,60 @@ class RQVAE(nn.Cell):
         self.decoder = MLP([latent_dim, *reversed(hidden), in_dim])
 
     def construct(self, x):
-        """``x [B, D]`` -> ``x_hat [B, D]``, ``codes [B, M] int32``, ``l_rq`` scalar."""
+        """``x [B, D]`` -> ``x_hat [B, D]``, ``codes [B, M] int32``, ``quants, residuals [M, B, d]``.
+
+        ``quants``/``residuals`` are ``e_l``/``r_l`` of CoST eq. 3 (see :func:`.functional.l_rq`).
+        """
         z = self.encoder(x)
-        z_st, codes, l_rq = self.quantizer(z)
-        return self.decoder(z_st), codes, l_rq
+        z_st, codes, quants, residuals = self.quantizer(z)
+        return self.decoder(z_st), codes, quants, residuals
 
 
-# Loss weights (w_mse, w_cl, w_rq); alpha multiplies w_cl. "re+co" is L_re + L_co as written
-# in the paper, so L_rq is counted once per objective.
-LOSSES.register("re")(lambda: (1.0, 0.0, 1.0))
-LOSSES.register("co")(lambda: (0.0, 1.0, 1.0))
-LOSSES.register("re+co")(lambda: (1.0, 1.0, 2.0))
+# Each loss name -> the CoST equations (functions of .functional) whose sum is the objective.
+# "re+co" is L_re + L_co as written in the paper, so L_rq is counted twice.
+LOSSES.register("re")(lambda: (l_re,))
+LOSSES.register("co")(lambda: (l_co,))
+LOSSES.register("re+co")(lambda: (l_re, l_co))
 
 
 class RQVAEWithLoss(nn.Cell):
-    """Owns the loss: ``w_mse * MSE + w_cl * alpha * L_cl + w_rq * L_rq``.
+    """Owns the loss: the sum of the equations :data:`LOSSES` names (``re`` -> eq. 1
+    :func:`l_re`, ``co`` -> eq. 5 :func:`l_co`, ``re+co`` -> ``l_re + l_co``).
 
-    Returns ``(loss, mse, l_rq, l_cl, codes)``; everything after ``loss`` is auxiliary.
-    The InfoNCE term is only built into the graph when its weight is non-zero. ``gather``
-    (data parallel, ``tokenizer.global_negatives``) is a cell that collects every worker's
-    reconstructions, so each input is contrasted with the whole global batch.
+    Returns ``(loss, mse, l_rq, l_cl, codes)``; everything after ``loss`` is auxiliary
+    (``mse`` = eq. 2, ``l_rq`` = eq. 3, ``l_cl`` = eq. 4, or 0 when the loss has no
+    contrastive term, which is then not built into the graph). ``gather`` (data parallel,
+    ``tokenizer.global_negatives``) is a cell that collects every worker's reconstructions,
+    so each input is contrasted with the whole global batch. Graph mode: ``construct`` only
+    branches on the constants fixed here. The equations share terms (L_rq in every one, and
+    L_mse/L_cl with the auxiliary outputs): identical ops on identical inputs, which graph
+    compilation can merge (common-subexpression elimination).
     """
 
     def __init__(self, net, loss="co", alpha=0.1, tau=0.1, gather=None):
         super().__init__()
         self.net = net
-        self.w_mse, self.w_cl, self.w_rq = LOSSES.create(loss)
+        terms = LOSSES.create(loss)
+        self.use_re = l_re in terms
+        self.use_co = l_co in terms
         self.alpha, self.tau = alpha, tau
-        self.use_cl = self.w_cl > 0
+        self.beta = net.quantizer.beta
         self.gather = gather
         self.use_gather = gather is not None
 
     def construct(self, x):
-        x_hat, codes, l_rq = self.net(x)
-        mse = ((x_hat - x) ** 2).mean()
-        if self.use_cl and self.use_gather:
-            l_cl = info_nce(x, x_hat, self.tau, self.gather(x_hat))
-        elif self.use_cl:
-            l_cl = info_nce(x, x_hat, self.tau)
+        x_hat, codes, quants, residuals = self.net(x)
+        mse = l_mse(x, x_hat)
+        rq = l_rq(residuals, quants, self.beta)
+        loss = ops.zeros((), ms.float32)
+        if self.use_re:
+            loss = loss + l_re(x, x_hat, residuals, quants, self.beta)
+        if self.use_co:
+            negatives = x_hat
+            if self.use_gather:
+                negatives = self.gather(x_hat)
+            loss = loss + l_co(x, x_hat, residuals, quants, self.beta, self.alpha, self.tau, negatives)
+            cl = l_cl(x, x_hat, self.tau, negatives)
         else:
-            l_cl = ops.zeros((), ms.float32)
-        loss = self.w_mse * mse + self.w_cl * self.alpha * l_cl + self.w_rq * l_rq
-        return loss, mse, l_rq, l_cl, codes
+            cl = ops.zeros((), ms.float32)
+        return loss, mse, rq, cl, codes

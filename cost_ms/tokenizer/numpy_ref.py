@@ -1,7 +1,11 @@
 """Pure NumPy reference of the tokenizer's maths, one function per MindSpore twin.
 
 Slow and obvious on purpose: tests load the same weights into both paths and compare.
-Shapes: ``z: [B, d]``, ``codebooks: [M, K, d]``, ``codes: [B, M] int``.
+Twin of ``functional.<name>`` is ``<name>_ref``, same signature; the losses ``l_*_ref`` follow
+CoST eq. 1-5 (see :mod:`cost_ms.tokenizer.functional`) and return Python floats.
+Test-only: production code (``cost_ms/``) must not import this module.
+Shapes: ``x, x_hat: [B, D]``, ``z: [B, d]``, ``codebooks: [M, K, d]``, ``codes: [B, M] int``,
+``residuals, quants: [M, B, d]``.
 """
 import numpy as np
 
@@ -31,14 +35,28 @@ def rq_decode_ref(codes, codebooks):
     return sum(codebooks[level][codes[:, level]] for level in range(codebooks.shape[0]))
 
 
-def rq_loss_ref(z, codebooks, beta):
-    # forward value only: the stop-gradients of eq. 3 change gradients, not the value
-    _, quants, residuals = rq_levels_ref(z, codebooks)
-    per_level = ((residuals - quants) ** 2).mean(axis=(1, 2))
+def _sq_norm_ref(v):
+    return (v.astype(np.float64) ** 2).sum(-1).mean(-1)
+
+
+def l_mse_ref(x, x_hat):
+    """eq. 2: squared error summed over features, averaged over the batch."""
+    return float(_sq_norm_ref(x - x_hat))
+
+
+def l_rq_ref(residuals, quants, beta):
+    """eq. 3, forward value only: the stop-gradients change gradients, not the value."""
+    per_level = _sq_norm_ref(residuals - quants)          # [M]
     return float((1.0 + beta) * per_level.sum())
 
 
-def info_nce_ref(x, x_hat, tau, negatives=None):
+def l_re_ref(x, x_hat, residuals, quants, beta):
+    """eq. 1: L_mse + L_rq."""
+    return l_mse_ref(x, x_hat) + l_rq_ref(residuals, quants, beta)
+
+
+def l_cl_ref(x, x_hat, tau, negatives=None):
+    """eq. 4: InfoNCE over cosine similarity, one row at a time."""
     negatives = x_hat if negatives is None else negatives
     loss = 0.0
     xn = x / np.sqrt((x * x).sum(-1, keepdims=True) + 1e-12)
@@ -49,6 +67,11 @@ def info_nce_ref(x, x_hat, tau, negatives=None):
         pos = float(xn[i] @ hn[i]) / tau
         loss += -(pos - np.log(np.exp(sims - sims.max()).sum()) - sims.max())
     return float(loss / len(x))
+
+
+def l_co_ref(x, x_hat, residuals, quants, beta, alpha, tau, negatives=None):
+    """eq. 5: alpha * L_cl + L_rq."""
+    return alpha * l_cl_ref(x, x_hat, tau, negatives) + l_rq_ref(residuals, quants, beta)
 
 
 def mlp_ref(weights, x):

@@ -100,7 +100,7 @@ def write_outputs(folder, items, codes, emb, codebook_size, k, **meta):
 
 
 def load_semantic_ids(folder, dataset, num_items):
-    meta = read_meta(folder, STAGE, "python -m cost_ms tokenize CONFIG")
+    meta = read_meta(folder, STAGE)
     if meta.get("dataset") != dataset:
         raise CostError(f"semantic IDs in {folder} are for data set '{meta.get('dataset')}', not '{dataset}'")
     sid = np.load(os.path.join(folder, "semantic_ids.npy"))

@@ -4,25 +4,20 @@ One epoch = one pass over a fresh permutation of the items in full batches
 (``drop_remainder``: static shapes for graph mode). The permutation depends only on
 ``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one.
 """
-import hashlib
 import logging
-import os
-import time
 
-import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn
 from sklearn.cluster import KMeans
-from tqdm import tqdm
 
-from ..checkpoint import CheckpointManager
+from ..engine import fingerprint, make_train_step
+from ..engine.curves import write_curves
+from ..engine.loop import Hooks, LoopSpec, run_loop
 from ..errors import CostError
 from ..parallel import GatherWithGrad, world
 from ..runtime import set_seed
-from ..train_step import make_train_step
 from .cells import RQVAE, RQVAEWithLoss
-from .functional import rq_encode
-from .numpy_ref import mlp_ref, rq_levels_ref
+from .functional import rq_encode, rq_levels
 
 log = logging.getLogger("cost_ms.tokenizer")
 
@@ -33,10 +28,29 @@ def build_model(tc, in_dim):
 
 
 def kmeans_init(net, x, tc, seed):
-    """Codebooks from k-means on the first batch's residuals, level by level (shared: level 1 only)."""
+    """Codebooks from k-means on the residuals of the first batch ``x [B, D]``.
+
+    One book per level: level ``l`` is k-means on the residuals left by levels ``< l``.
+    Shared book (``tc["shared_codebook"]``): one book must serve every level, whose residuals
+    shrink level after level, so it is fit on the residuals of all ``M`` levels pooled:
+    k-means on ``z`` gives provisional centres; then, 3 times, quantize ``z`` greedily with the
+    current book (:func:`rq_levels`, as in training) and refit k-means on the ``M * B``
+    residuals of all levels together. Fitting on level 1 only would leave every codeword at
+    the scale of ``z``, and the much smaller residuals of levels 2+ would snap to one or two.
+    """
     residual = net.encoder(Tensor(x)).asnumpy()
+    if tc["shared_codebook"]:
+        def fit(points):
+            km = KMeans(tc["codebook_size"], n_init=1, max_iter=tc["kmeans_iters"], random_state=seed)
+            return km.fit(points).cluster_centers_.astype(np.float32)
+        book = fit(residual)
+        for _ in range(3):
+            _, _, residuals = rq_levels(Tensor(residual), Tensor(np.repeat(book[None], tc["levels"], 0)))
+            book = fit(residuals.asnumpy().reshape(-1, residual.shape[1]))
+        net.quantizer.set_codebooks(book[None])
+        return
     books = []
-    for _ in range(1 if tc["shared_codebook"] else tc["levels"]):
+    for _ in range(tc["levels"]):
         km = KMeans(tc["codebook_size"], n_init=1, max_iter=tc["kmeans_iters"], random_state=seed).fit(residual)
         centers = km.cluster_centers_.astype(np.float32)
         books.append(centers)
@@ -45,18 +59,32 @@ def kmeans_init(net, x, tc, seed):
 
 
 def reseed_dead(net, x, used, seed):
-    """Move codewords unused for a whole epoch onto residuals of the current batch."""
-    books = net.quantizer.codebooks().asnumpy()
-    z = mlp_ref(net.encoder.weights(), x)
-    _, _, residuals = rq_levels_ref(z, books)
+    """Move codewords unused for a whole epoch onto residuals of the batch ``x [B, D]``; return how many.
+
+    ``used [M, K] bool``: which codes each level picked. Residuals come from the network
+    itself (encoder forward + :func:`rq_levels`). One book per level: level ``l``'s dead codes
+    move onto random level-``l`` residuals. Shared book: a code is dead only when no level
+    used it, and it moves onto a random residual of any level.
+    """
+    codebooks = net.quantizer.codebooks()
+    books = codebooks.asnumpy()
+    _, _, residuals = rq_levels(net.encoder(Tensor(np.asarray(x, np.float32))), codebooks)
+    residuals = residuals.asnumpy()
     rng = np.random.default_rng(seed)
+    if net.quantizer.shared:
+        pooled = residuals.reshape(-1, residuals.shape[-1])
+        dead = np.flatnonzero(~np.asarray(used, bool).any(0))
+        if len(dead):
+            books[0, dead] = pooled[rng.choice(len(pooled), len(dead), replace=len(dead) > len(pooled))]
+        net.quantizer.set_codebooks(books[:1])
+        return len(dead)
     n = 0
     for level in range(books.shape[0]):
         dead = np.flatnonzero(~used[level])
         if len(dead):
             books[level, dead] = residuals[level, rng.choice(len(x), len(dead), replace=len(dead) > len(x))]
             n += len(dead)
-    net.quantizer.set_codebooks(books[:1] if net.quantizer.shared else books)
+    net.quantizer.set_codebooks(books)
     return n
 
 
@@ -88,12 +116,51 @@ def encode_items(net, emb, chunk=4096):
 
 def embedding_fingerprint(emb, rows=1024):
     """Shape plus a hash of evenly spaced rows: a checkpoint is only resumed on the embeddings it saw."""
-    sample = np.ascontiguousarray(emb[::max(1, len(emb) // rows)], dtype=np.float32)
-    return f"{emb.shape[0]}x{emb.shape[1]}:{hashlib.sha1(sample.tobytes()).hexdigest()[:12]}"
+    return fingerprint(np.asarray(emb, np.float32), rows)
 
 
-def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved=None):
-    """Train (or resume) a tokenizer in ``folder``; return the network and per-epoch history.
+class TokenizerHooks(Hooks):
+    """Batches of embedding rows; code usage per level, counted from the codes each interval reads back."""
+
+    def __init__(self, net, emb, tc, seed, w):
+        self.net, self.emb, self.tc, self.seed, self.w = net, emb, tc, seed, w
+        self.used = np.zeros((tc["levels"], tc["codebook_size"]), bool)
+
+    def inputs(self, rows):
+        return (Tensor(self.emb[self.w.shard(rows)]),)
+
+    def on_fresh_start(self):
+        if self.tc["kmeans_init"]:       # on the first global batch, which every worker sees whole
+            n, gbs = len(self.emb), self.tc["batch_size"] * self.w.size
+            kmeans_init(self.net, self.emb[np.random.default_rng([self.seed, 0]).permutation(n)[:gbs]], self.tc,
+                        self.seed)
+
+    def on_outputs(self, outputs):
+        for (codes,) in outputs:
+            for level in range(codes.shape[1]):
+                self.used[level, codes[:, level]] = True
+
+    def on_epoch_end(self, epoch, record, stopped_by):
+        self.used = self.w.all_max(self.used).astype(bool)
+        record["dead_codes"] = int((~self.used).sum())
+        if self.tc["reseed_dead_codes"] and record["dead_codes"]:
+            perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.emb))
+            record["reseeded"] = reseed_dead(self.net, self.emb[perm[:self.tc["batch_size"]]], self.used,
+                                             self.seed + epoch)
+        self.used[:] = False
+        return False
+
+    def state(self):
+        self.used = self.w.all_max(self.used).astype(bool)      # codes seen by any worker so far
+        return {"used": self.used.astype(int).tolist()}
+
+    def restore(self, state):
+        if state.get("used") is not None:
+            self.used = np.asarray(state["used"], bool)
+
+
+def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved=None, log_every=50):
+    """Train (or resume) a tokenizer in ``folder`` on the engine's loop; return the network and per-epoch history.
 
     Each step takes one global batch of ``batch_size * world`` rows of a permutation that
     depends only on ``(seed, epoch)``; this worker trains on its slice. A checkpoint is
@@ -107,7 +174,7 @@ def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved
     if n < gbs:
         workers = f" x {w.size} workers" if w.distributed else ""
         raise CostError(f"tokenizer.batch_size ({bs}){workers} is larger than the item count ({n}); "
-                        f"set --set tokenizer.batch_size=<= {n // w.size}")
+                        f"set tokenizer.batch_size to at most {n // w.size}")
     set_seed(seed)  # weights depend on the seed only, not on what ran before in this process
     net = build_model(tc, dim)
     gather = GatherWithGrad(w.rank) if w.distributed and tc["global_negatives"] else None
@@ -118,46 +185,17 @@ def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved
     # the epoch target may grow between runs (train longer); everything else must match
     resume_key = {**{k: v for k, v in tc.items() if k not in ("epochs", "ckpt_every_steps")}, "workers": w.size,
                   "embeddings": embedding_fingerprint(emb)}
-    ckpt = CheckpointManager(os.path.join(folder, "ckpt"), [opt], resume_key, keep, w.is_main, resolved)
     steps = n // gbs
-    state = ckpt.load()
-    if state and w.is_main:
-        log.info("resuming tokenizer at epoch %d, step %d/%d (%s)", state["epoch"], state["step"], steps, ckpt.folder)
-    if not state:
-        state = {"epoch": 0, "step": 0, "history": [], "sums": [0.0] * 4, "used": None, "seconds": 0.0}
-        if tc["kmeans_init"]:
-            first_batch = emb[np.random.default_rng([seed, 0]).permutation(n)[:gbs]]
-            kmeans_init(net, first_batch, tc, seed)
-    history = state["history"]
-    bar = tqdm(range(state["epoch"], tc["epochs"]), initial=state["epoch"], total=tc["epochs"],
-               desc=f"tokenizer[{tc['loss']}]", unit="ep", disable=not (progress and w.is_main), mininterval=1.0)
-    for epoch in bar:
+
+    def batches(epoch):
         perm = np.random.default_rng([seed, epoch]).permutation(n)
-        first = state["step"] if epoch == state["epoch"] else 0   # > 0 only when resuming mid-epoch
-        sums = np.array(state["sums"] if first else [0.0] * 4)
-        used = np.zeros((tc["levels"], tc["codebook_size"]), bool)
-        if first and state["used"] is not None:
-            used |= np.asarray(state["used"], bool)
-        t0 = time.time() - (state["seconds"] if first else 0.0)
-        for b in range(first, steps):
-            x = emb[w.shard(perm[b * gbs:(b + 1) * gbs])]
-            loss, mse, l_rq, l_cl, codes = step(Tensor(x))
-            sums += [float(loss.asnumpy()), float(mse.asnumpy()), float(l_rq.asnumpy()), float(l_cl.asnumpy())]
-            c = codes.asnumpy()
-            for level in range(c.shape[1]):
-                used[level, c[:, level]] = True
-            if tc["ckpt_every_steps"] and (b + 1) % tc["ckpt_every_steps"] == 0 and b + 1 < steps:
-                used = w.all_max(used).astype(bool)          # codes seen by any worker so far
-                ckpt.save(epoch * steps + b + 1, {"epoch": epoch, "step": b + 1, "history": history,
-                                                  "sums": sums.tolist(), "used": used.astype(int).tolist(),
-                                                  "seconds": time.time() - t0})
-        used = w.all_max(used).astype(bool)
-        rec = dict(zip(("loss", "mse", "l_rq", "l_cl"), (sums / steps).round(6).tolist()))
-        rec.update(epoch=epoch + 1, dead_codes=int((~used).sum()), seconds=round(time.time() - t0, 3))
-        if tc["reseed_dead_codes"] and rec["dead_codes"]:
-            rec["reseeded"] = reseed_dead(net, emb[perm[:bs]], used, seed + epoch)
-        history.append(rec)
-        bar.set_postfix(loss=f"{rec['loss']:.4f}", dead=rec["dead_codes"])
-        ckpt.save((epoch + 1) * steps, {"epoch": epoch + 1, "step": 0, "history": history,
-                                        "sums": [0.0] * 4, "used": None, "seconds": 0.0})
-    return net, history
+        return [perm[b * gbs:(b + 1) * gbs] for b in range(steps)]
+
+    spec = LoopSpec(name="tokenizer", epochs=tc["epochs"], folder=folder, resume_key=resume_key,
+                    logged=("loss", "mse", "l_rq", "l_cl"), samples_per_step=gbs, log_every=log_every,
+                    ckpt_every=tc["ckpt_every_steps"], progress=progress, keep=keep, resolved=resolved)
+    hooks = TokenizerHooks(net, emb, tc, seed, w)
+    state = run_loop(step, net, opt, batches, hooks, spec, w, log)
+    if w.is_main and state["curve"]:
+        write_curves(folder, f"tokenizer (loss {tc['loss']})", state)
+    return net, state["history"]

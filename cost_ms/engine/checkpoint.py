@@ -2,7 +2,9 @@
 
 Layout of a ``ckpt/`` folder::
 
-    step-00000120.ckpt    parameters at global step 120 (written first, atomically)
+    step-00000120.ckpt    parameters at global step 120 (written first, atomically): the network's
+                          as ``net.<name in the network>``, the optimizer's own (moments, step) as
+                          ``opt.<name>``; loading is strict (see :mod:`.weights`)
     step-00000120.json    epoch, step within the epoch, history, ... and the config hash
                           (written second, atomically: a .json exists only beside a whole .ckpt)
     config.yaml           the resolved config of the run that wrote them
@@ -15,11 +17,10 @@ import glob
 import os
 import re
 
-import mindspore as ms
-
-from .errors import CostError
-from .config import dump
-from .io import atomic_path, config_hash, read_json, write_json, write_text
+from ..config import dump
+from ..errors import CheckpointMismatch
+from ..io import config_hash, read_json, write_json, write_text
+from .weights import load_into, read_checkpoint, save_weights, state_dict
 
 _NAME = re.compile(r"step-(\d{8})\.json$")
 
@@ -35,12 +36,24 @@ def _pairs(folder):
     return sorted(out)
 
 
-class CheckpointManager:
-    """Save / restore ``cells`` (the optimizer holds the network's parameters too) in ``folder``."""
+def optimizer_state(opt, net):
+    """The optimizer's own parameters (moments, step, lr), without the network's it updates."""
+    if opt is None:
+        return {}
+    ours = {id(p) for p in net.get_parameters()}
+    return {k: p for k, p in opt.parameters_and_names() if id(p) not in ours}
 
-    def __init__(self, folder, cells, cfg_section, keep=3, writer=True, resolved=None):
-        self.folder, self.cells, self.keep, self.writer = folder, cells, max(1, keep), writer
-        self.hash = config_hash(cfg_section)
+
+class CheckpointManager:
+    """Save / restore ``net`` and its optimizer ``opt`` in ``folder``.
+
+    ``resume_key``: everything a resumed run must share with the one that saved (config section,
+    data fingerprints, worker count); a checkpoint of another key is refused.
+    """
+
+    def __init__(self, folder, net, opt, resume_key, keep=3, writer=True, resolved=None):
+        self.folder, self.net, self.opt, self.keep, self.writer = folder, net, opt, max(1, keep), writer
+        self.hash = config_hash(resume_key)
         self.resolved = resolved     # full config, saved beside the checkpoints on the first save
 
     def save(self, global_step, state):
@@ -50,16 +63,17 @@ class CheckpointManager:
         if self.resolved is not None:
             write_text(os.path.join(self.folder, "config.yaml"), dump(self.resolved))
             self.resolved = None
-        params = {}
-        for cell in self.cells:
-            params.update(cell.parameters_dict())
         base = os.path.join(self.folder, f"step-{global_step:08d}")
-        with atomic_path(base + ".ckpt", suffix=".tmp.ckpt") as tmp:
-            ms.save_checkpoint([{"name": k, "data": v} for k, v in params.items()], tmp)
+        params = {"net." + k: p for k, p in state_dict(self.net).items()}
+        params.update({"opt." + k: p for k, p in optimizer_state(self.opt, self.net).items()})
+        save_weights(_Empty(), base + ".ckpt", extra=params)
         write_json(base + ".json", {**state, "global_step": global_step, "config_hash": self.hash})
         for _, js, ck in _pairs(self.folder)[:-self.keep]:
             os.remove(js)            # the .json first: a lone .ckpt is ignored
             os.remove(ck)
+
+    def has_checkpoint(self):
+        return bool(_pairs(self.folder))
 
     def load(self):
         """Restore the newest checkpoint into the cells; return its state, or None if there is none."""
@@ -72,9 +86,16 @@ class CheckpointManager:
         _, js, ck = pairs[-1]
         state = read_json(js, "checkpoint state")
         if state.get("config_hash") != self.hash:
-            raise CostError(f"checkpoint in {self.folder} was made with a different config; "
-                            f"pass --fresh to start over or choose another --out")
-        params = ms.load_checkpoint(ck)
-        for cell in self.cells:
-            ms.load_param_into_net(cell, params, strict_load=False)
+            raise CheckpointMismatch(f"checkpoint in {self.folder} was made with a different config")
+        params = read_checkpoint(ck)
+        load_into(self.net, params, ck, prefix="net.")
+        if self.opt is not None:
+            load_into(optimizer_state(self.opt, self.net), params, ck, prefix="opt.", owner=self.opt)
         return state
+
+
+class _Empty:
+    """A cell-like with no parameters: :func:`save_weights` then writes only ``extra``."""
+
+    def parameters_and_names(self):
+        return iter(())

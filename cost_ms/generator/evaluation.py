@@ -1,0 +1,62 @@
+"""Recall/NDCG of a generator by trie-constrained beam search, and the most-popular floor.
+
+One :class:`Evaluator` per run: its beam searcher (and so its compiled graphs) is built once and
+reused by every validation and the final evaluation.
+"""
+import numpy as np
+
+from ..metrics import popularity_metrics, recall_ndcg
+from ..parallel import world
+from .beam_search import BeamSearcher
+
+
+def metric_keys(ks):
+    return [f"{name}@{k}" for k in ks for name in ("recall", "ndcg")]
+
+
+class Evaluator:
+    def __init__(self, inputs, net):
+        gc = inputs.gc
+        self.inputs = inputs
+        self.searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc["beam_size"], gc["eval_batch_size"])
+
+    def evaluate(self, split, ks, max_users=0, seed=0):
+        """Recall/NDCG@ks on ``split``; data parallel: each worker decodes its share of the users."""
+        hist, targets = self.inputs.histories(split)
+        users = sorted(hist)
+        if max_users and max_users < len(users):
+            users = sorted(np.random.default_rng(seed).choice(users, max_users, replace=False))
+        w = world()
+        mine = users[w.rank::w.size]
+        keys = metric_keys(ks)
+        sums = np.zeros(len(keys) + 1)
+        if mine:
+            _, src, tgt = self.inputs.builder.evaluation({u: hist[u] for u in mine}, targets)
+            items, _ = self.searcher.search(src)
+            m = recall_ndcg(items, tgt, ks)
+            sums[:-1] = [m[key] * len(mine) for key in keys]
+            sums[-1] = len(mine)
+        sums = w.all_sum(sums)
+        return {key: float(v / sums[-1]) for key, v in zip(keys, sums[:-1])}
+
+    def recommend(self, items, k, user=None):
+        """Top-k ``(item index, score)`` for one history of item indices, oldest first."""
+        _, src, _ = self.inputs.builder.evaluation({user or "_": list(items)}, {user or "_": 0})
+        top, scores = self.searcher.search(src)
+        return [(int(i), float(s)) for i, s in zip(top[0][:k], scores[0][:k]) if i >= 0]
+
+
+def most_popular(inputs, ks):
+    train = inputs.train_seqs
+    return {"valid": popularity_metrics(train, np.array([inputs.valid[u] for u in inputs.valid]), ks),
+            "test": popularity_metrics({u: s + [inputs.valid[u]] for u, s in train.items()},
+                                       np.array([inputs.test[u] for u in inputs.test]), ks)}
+
+
+def format_table(metrics, ks):
+    head = "split        " + " ".join(f"{m}@{k:<3}" for k in ks for m in ("R", "N"))
+    rows = [head]
+    for name, m in (("valid", metrics["valid"]), ("test", metrics["test"]),
+                    ("pop-valid", metrics["most_popular"]["valid"]), ("pop-test", metrics["most_popular"]["test"])):
+        rows.append(f"{name:<12} " + " ".join(f"{m[f'recall@{k}']:.4f} {m[f'ndcg@{k}']:.4f}" for k in ks))
+    return "\n".join(rows)

@@ -1,0 +1,68 @@
+"""The run layout: every stage's folder, named from what it depends on, and its ``meta.json`` check.
+
+Under the run folder (``run.out``, default ``runs/<dataset.name>``)::
+
+    data/                          prepare   items, sequences, leave-one-out split
+    embed-<model>/                 embed     item_emb.npy
+    tokenize-<tokenizer tag>/      tokenize  semantic_ids.{csv,npy}, tokenizer_report.json, ckpt/
+    generator-<tokenizer tag>/     train     best.ckpt, ckpt/, metrics.json (train and evaluate)
+
+The tokenizer tag names the embedding model, the tokenizer method and (for ``rqvae``) its loss,
+e.g. ``minilm-rqvae-co``; ``random`` codes depend on nothing and are tagged ``random``. So changing
+``embed.model`` or ``tokenizer.loss`` writes to a new folder instead of reusing or overwriting one.
+"""
+import os
+
+from .embeddings import model_tag
+from .io import read_meta
+
+# stage -> the command that makes its output (the CLI names stages after their commands)
+COMMANDS = {"prepare": "prepare", "embed": "embed", "tokenize": "tokenize", "train": "train"}
+
+
+def command_for(stage):
+    return f"python -m cost_ms {COMMANDS.get(stage, stage)} CONFIG"
+
+
+def tokenizer_tag(cfg):
+    tc = cfg["tokenizer"]
+    if tc["method"] == "random":
+        return "random"
+    loss = f"-{tc['loss']}" if tc["method"] == "rqvae" else ""
+    return f"{model_tag(cfg['embed']['model'])}-{tc['method']}{loss}"
+
+
+class Stages:
+    """Folders of one run's stages, from the resolved config."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.root = cfg["run"]["out"] or os.path.join("runs", cfg["dataset"]["name"])
+        self.data = os.path.join(self.root, "data")
+        self.embed = os.path.join(self.root, f"embed-{model_tag(cfg['embed']['model'])}")
+        self.tokenize = os.path.join(self.root, f"tokenize-{tokenizer_tag(cfg)}")
+        self.generator = os.path.join(self.root, f"generator-{tokenizer_tag(cfg)}")
+
+    def folder(self, stage):
+        return {"prepare": self.data, "embed": self.embed, "tokenize": self.tokenize, "train": self.generator}[stage]
+
+    def meta(self, stage):
+        """``meta.json`` of a finished stage, or a :class:`MissingStage` error."""
+        return read_meta(self.folder(stage), stage)
+
+    def prepared(self):
+        from .data import load
+        return load(self.data)
+
+    def embeddings(self, prep):
+        from .embeddings import load_embeddings
+        return load_embeddings(self.embed, prep.name, prep.num_items)
+
+    def semantic_ids(self, prep):
+        from .tokenizer import load_semantic_ids
+        sid, _ = load_semantic_ids(self.tokenize, prep.name, prep.num_items)
+        return sid
+
+    def relative(self, stage, start):
+        """Path of ``stage``'s folder relative to ``start`` (recorded in meta.json, so a run folder can move)."""
+        return os.path.relpath(os.path.abspath(self.folder(stage)), os.path.abspath(start))
