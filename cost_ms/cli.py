@@ -7,6 +7,7 @@ Stages (folders named by :mod:`cost_ms.stages`)::
     tokenize  -> tokenize-<tag>/            semantic_ids.{csv,npy}, tokenizer_report.json, history.json
     train     -> generator-<tag>/           best.ckpt, history.json, metrics (validation and test)
     evaluate  -> generator-<tag>/metrics.json
+    baseline  -> baseline-<model>/          --model sasrec | popular: metrics on the same split
     recommend RUN_DIR --history ID,ID,...   top-k items for one history
 
 Each stage checks the previous stage's ``meta.json`` and saves its resolved config.
@@ -112,6 +113,20 @@ def cmd_evaluate(cfg, stages, args):
         print(f"metrics -> {os.path.join(stages.generator, 'metrics.json')}")
 
 
+@command("baseline", "train and evaluate a baseline (--model sasrec | popular) on the same split")
+def cmd_baseline(cfg, stages, args):
+    from .baseline import BASELINES, run_baseline
+    from .generator import format_table
+    BASELINES.get(args.model)                  # an unknown model is refused before anything is written
+    prep = stages.prepared()
+    folder = stages.baseline(args.model)
+    w = _init(cfg, args, fresh_folder=folder)
+    metrics = run_baseline(cfg, prep, args.model, folder)
+    if w.is_main:
+        print(format_table(metrics, cfg["eval"]["ks"]))
+        print(f"metrics -> {folder}/metrics.json")
+
+
 def cmd_recommend(args):
     import json
 
@@ -133,6 +148,8 @@ def build_parser():
         s.add_argument("--out", help="run folder (shortcut for --set run.out=...)")
         s.add_argument("--fresh", action="store_true", help="ignore and delete an existing checkpoint")
         s.add_argument("-q", "--quiet", action="store_true", help="do not log the resolved config")
+        if name == "baseline":
+            s.add_argument("--model", required=True, help="sasrec or popular")
     r = sub.add_parser("recommend", help="top-k items for a history of item ids")
     r.add_argument("run_dir", help="a trained generator folder, e.g. runs/ml-100k/generator-minilm-rqvae-co")
     r.add_argument("--history", required=True, help="comma-separated item ids, oldest first")

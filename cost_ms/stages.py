@@ -6,6 +6,7 @@ Under the run folder (``run.out``, default ``runs/<dataset.name>``)::
     embed-<model>/                 embed     item_emb.npy
     tokenize-<tokenizer tag>/      tokenize  semantic_ids.{csv,npy}, tokenizer_report.json, ckpt/
     generator-<tokenizer tag>/     train     best.ckpt, ckpt/, metrics.json (train and evaluate)
+    baseline-<model>/              baseline  metrics.json (SASRec: also best.ckpt, ckpt/, history.json)
 
 The tokenizer tag names the embedding model, the tokenizer method and (for ``rqvae``) its loss,
 e.g. ``minilm-rqvae-co``; ``random`` codes depend on nothing and are tagged ``random``. So changing
@@ -17,7 +18,8 @@ from .embeddings import model_tag
 from .io import read_meta
 
 # stage -> the command that makes its output (the CLI names stages after their commands)
-COMMANDS = {"prepare": "prepare", "embed": "embed", "tokenize": "tokenize", "train": "train"}
+COMMANDS = {"prepare": "prepare", "embed": "embed", "tokenize": "tokenize", "train": "train",
+            "baseline": "baseline"}
 
 
 def command_for(stage):
@@ -42,6 +44,9 @@ class Stages:
         self.embed = os.path.join(self.root, f"embed-{model_tag(cfg['embed']['model'])}")
         self.tokenize = os.path.join(self.root, f"tokenize-{tokenizer_tag(cfg)}")
         self.generator = os.path.join(self.root, f"generator-{tokenizer_tag(cfg)}")
+
+    def baseline(self, model):
+        return os.path.join(self.root, f"baseline-{model}")
 
     def folder(self, stage):
         return {"prepare": self.data, "embed": self.embed, "tokenize": self.tokenize, "train": self.generator}[stage]

@@ -130,6 +130,25 @@ def test_missing_folder_and_missing_file(tmp_path):
     rejects(["prepare", ML, "--set", f"dataset.path={folder}", "--out", run, "-q"], "is missing file movies.csv", run)
 
 
+@pytest.mark.parametrize("where, prefix, message", [
+    (None, "Office", "dataset.path must point at a folder with Office.inter.json and Office.item.json"),
+    ("nowhere", "Office", "lcrec-json data folder not found: "),
+    ("office", "Offce", "lcrec-json: no Offce.inter.json in {folder}; this folder has: Office"),
+    ("office", None, "dataset.prefix is not set: it names the files <prefix>.inter.json and <prefix>.item.json "
+                     "in {folder}; this folder has: Office"),
+])
+def test_lcrec_json_bad_folder_or_prefix(tmp_path, where, prefix, message):
+    folder = _office_like(tmp_path, json.dumps({"0": [0, 1, 2]}), ITEMS)
+    run = tmp_path / "run"
+    args = ["prepare", OFFICE, "--set", "dataset.name=lcrec-json", "--out", run, "-q"]
+    if where:
+        args += ["--set", f"dataset.path={tmp_path / where}"]
+    if prefix:
+        args += ["--set", f"dataset.prefix={prefix}"]
+    rejects(args, message.format(folder=folder), run)
+    assert not run.exists()
+
+
 # ------------------------------------------------------------------ config
 @pytest.mark.parametrize("override, message", [
     ("tokenizer.levells=3", "unknown config key 'tokenizer.levells'"),

@@ -54,6 +54,85 @@ def test_office_text_has_all_fields():
     assert "Description: VISUAL RING" in text
 
 
+def _write_lcrec(folder, prefix, inter, items, attrs=None):
+    folder.mkdir(exist_ok=True)
+    (folder / f"{prefix}.inter.json").write_text(json.dumps(inter))
+    (folder / f"{prefix}.item.json").write_text(json.dumps(items))
+    if attrs is not None:
+        (folder / f"{prefix}.item2attributes.json").write_text(json.dumps(attrs))
+    return folder
+
+
+def lcrec_cfg(path, prefix, **kw):
+    """The dataset section of configs/amazon-office.yaml switched to the generic lcrec-json loader."""
+    return dataset_cfg("amazon-office", **kw) | {"name": "lcrec-json", "path": path, "prefix": prefix}
+
+
+TOY_INTER = {"1": [12, 10, 11], "0": [10, 13, 14, 12], "2": [11, 10], "3": [14, 13, 11]}
+TOY_ITEMS = {"10": {"title": "Pen", "brand": "Bic"}, "11": {"title": "Ink", "brand": ""},
+             "12": {"title": "Pad", "brand": "Rhodia"}, "13": {"title": "Clip", "brand": ""},
+             "14": {"title": "Tape", "brand": "3M"}}
+
+
+def test_lcrec_json_toy_folder(tmp_path):
+    folder = _write_lcrec(tmp_path / "toy", "Toy", TOY_INTER, TOY_ITEMS, attrs={"10": [1], "11": [2]})
+    _write_lcrec(folder, "Other", {"0": [1, 2, 3]}, {str(i): {"title": "x"} for i in (1, 2, 3)})
+    prep = create_dataset(lcrec_cfg(str(folder), "Toy", text_template="Title: {title}. Brand: {brand}."))
+    # user 2 has 2 items (< min_seq_len 3) and is dropped; dense ids in order of first appearance, users sorted
+    assert prep.meta["dataset"] == "lcrec-json" and prep.meta["counts"]["users_dropped_short"] == 1
+    assert prep.sequences == {"0": [0, 1, 2, 3], "1": [3, 0, 4], "3": [2, 1, 4]}
+    assert list(prep.items["item_id"]) == ["10", "13", "14", "12", "11"]
+    assert list(prep.items["text"]) == ["Title: Pen. Brand: Bic.", "Title: Clip.", "Title: Tape. Brand: 3M.",
+                                        "Title: Pad. Brand: Rhodia.", "Title: Ink."]
+    assert (prep.meta["num_users"], prep.meta["num_items"], prep.meta["num_interactions"]) == (3, 5, 10)
+    assert set(prep.meta["source"]) == {"Toy.inter.json", "Toy.item.json", "Toy.item2attributes.json"}
+    train, valid, test = prep.split()
+    assert train == {"0": [0, 1], "1": [3], "3": [2]}
+    assert valid == {"0": 2, "1": 0, "3": 1} and test == {"0": 3, "1": 4, "3": 4}
+    save(prep, str(tmp_path / "data"))
+    again = load(str(tmp_path / "data"))
+    assert again.sequences == prep.sequences and list(again.items["item_id"]) == list(prep.items["item_id"])
+    # without item2attributes.json nothing else is recorded
+    os.remove(folder / "Toy.item2attributes.json")
+    prep = create_dataset(lcrec_cfg(str(folder), "Toy", text_template="Title: {title}."))
+    assert set(prep.meta["source"]) == {"Toy.inter.json", "Toy.item.json"}
+
+
+@pytest.mark.parametrize("path, prefix, message", [
+    (None, "Toy", "dataset.path must point at a folder with Toy.inter.json and Toy.item.json"),
+    (None, None, "dataset.path must point at a folder with <prefix>.inter.json and <prefix>.item.json"),
+    ("nowhere", "Toy", "lcrec-json data folder not found: "),
+    ("toy", None, "dataset.prefix is not set: it names the files <prefix>.inter.json and "),
+    ("toy", "Toy.inter.json", "no Toy.inter.json.inter.json in "),
+    ("toy", "Ty", "no Ty.inter.json in "),
+    ("toy", "Other", "has Other.inter.json but no Other.item.json"),
+    ("toy", 7, "dataset.prefix must be a string"),
+    ("toy", "../toy/Toy", "must be a file-name prefix such as 'Office', not a path"),
+    ("empty", "Toy", "this folder has no *.inter.json file"),
+])
+def test_lcrec_json_bad_folder_or_prefix(tmp_path, path, prefix, message):
+    folder = _write_lcrec(tmp_path / "toy", "Toy", TOY_INTER, TOY_ITEMS)
+    (folder / "Other.inter.json").write_text("{}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CostError) as e:
+        create_dataset(lcrec_cfg(path and str(tmp_path / path), prefix))
+    assert message in str(e.value) and "\n" not in str(e.value)
+    if path == "toy" and (prefix is None or "inter.json in" in message):   # names the prefixes the folder has
+        assert str(e.value).endswith("; this folder has: Other, Toy")
+
+
+def test_lcrec_json_on_shared_office_matches_the_preset():
+    folder = shared("amazon-office")
+    preset = create_dataset(dataset_cfg("amazon-office"))
+    generic = create_dataset(lcrec_cfg(folder, "Office"))
+    counts = ("num_users", "num_items", "num_interactions")
+    assert tuple(generic.meta[k] for k in counts) == tuple(preset.meta[k] for k in counts) == (4905, 2420, 53258)
+    assert generic.sequences == preset.sequences
+    assert generic.items.equals(preset.items)
+    assert {k: v for k, v in generic.meta.items() if k != "dataset"} == \
+        {k: v for k, v in preset.meta.items() if k != "dataset"}
+
+
 def test_movielens_ties_keep_file_order(tmp_path):
     (tmp_path / "ratings.csv").write_text(
         "userId,movieId,rating,timestamp\n1,10,4,100\n1,30,4,50\n1,20,4,100\n1,40,4,200\n")

@@ -59,6 +59,15 @@ def metrics(root, split="test"):
         rows.append(f"| TIGER + {m['tokenizer']} | " + " | ".join(
             f"{m[split][f'recall@{k}']:.4f} | {m[split][f'ndcg@{k}']:.4f}" for k in ks)
             + f" | {m['epochs']} (best {m['best_epoch']}) | {_steps(folder)} | {m['train_seconds']:.0f} |")
+    for folder in sorted(glob.glob(os.path.join(root, "baseline-sasrec"))):
+        p = os.path.join(folder, "metrics.json")
+        if not os.path.isfile(p):
+            continue
+        m = _load(p)
+        pop = pop or m["most_popular"][split]
+        rows.append("| SASRec (full-softmax CE) | " + " | ".join(
+            f"{m[split].get(f'recall@{k}', float('nan')):.4f} | {m[split].get(f'ndcg@{k}', float('nan')):.4f}"
+            for k in ks) + f" | {m['epochs']} (best {m['best_epoch']}) | {m['global_steps']} | {m['train_seconds']:.0f} |")
     if pop:
         rows.append("| most popular | " + " | ".join(f"{pop[f'recall@{k}']:.4f} | {pop[f'ndcg@{k}']:.4f}"
                                                      for k in ks) + " | - | - | - |")

@@ -3,9 +3,9 @@ import os
 
 from ..errors import CostError
 from ..registry import Registry
-from .amazon_json import load_lcrec
 from .amazon_raw import load_amazon
 from .dataset import Prepared, RawData, load, process, save, summary  # noqa: F401
+from .lcrec_json import load_lcrec
 from .mind import load_mind
 from .movielens import load_ml100k, load_ml_latest_small
 from .sources import fetch_ml100k, shared_data_dir  # noqa: F401
@@ -27,14 +27,22 @@ def _ml_small(cfg):
     return load_ml_latest_small(cfg["path"] or _shared("ml-latest-small"), cfg["min_rating"])
 
 
-@LOADERS.register("amazon-office")
-def _office(cfg):
-    return load_lcrec(cfg["path"] or _shared("amazon-office"), "Office")
+@LOADERS.register("lcrec-json")
+def _lcrec(cfg):
+    return load_lcrec(cfg["path"], cfg.get("prefix"))
 
 
-@LOADERS.register("amazon-beauty")
-def _beauty(cfg):
-    return load_lcrec(cfg["path"] or _shared("amazon-beauty"), "Beauty")
+def _lcrec_preset(name, folder, prefix):
+    """``name``: ``lcrec-json`` with ``../shared/data/<folder>`` and ``prefix`` as defaults
+    (``dataset.path`` / ``dataset.prefix`` still override them)."""
+    @LOADERS.register(name)
+    def _preset(cfg):
+        return load_lcrec(cfg["path"] or _shared(folder), cfg.get("prefix") or prefix, name)
+    return _preset
+
+
+_lcrec_preset("amazon-office", "amazon-office", "Office")
+_lcrec_preset("amazon-beauty", "amazon-beauty", "Beauty")
 
 
 @LOADERS.register("mind")

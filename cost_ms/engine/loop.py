@@ -98,48 +98,54 @@ def run_loop(step, net, opt, batches, hooks, spec, world, log=None):
     if spec.max_steps:
         total = min(total, spec.max_steps)
     bar = Progress(spec.name, total, state["global_step"], spec.progress and world.is_main)
+    interval = {"steps": 0, "sums": [0.0] * n, "time": time.time()}    # spans epoch ends
     try:
         for epoch in range(state["epoch"], spec.epochs):
             if state["stopped"]:
                 break
-            _one_epoch(step, ckpt, epoch_batches(epoch), hooks, spec, world, state, epoch, bar)
+            _one_epoch(step, ckpt, epoch_batches(epoch), hooks, spec, world, state, epoch, bar, interval)
+            last = state["stopped"] or epoch + 1 == spec.epochs
+            if interval["steps"] and last:
+                _interval_record(spec, state, epoch, bar, interval)
     finally:
         bar.close()
     return state
 
 
-def _one_epoch(step, ckpt, batches, hooks, spec, world, state, epoch, bar):
+def _interval_record(spec, state, epoch, bar, interval):
+    """One point of the training curve (means since the last one) and one progress line."""
+    now, steps = time.time(), interval["steps"]
+    rec = {"step": state["global_step"], "epoch": epoch + 1}
+    rec.update({k: round(interval["sums"][i] / steps, 6) for i, k in enumerate(spec.logged)})
+    if spec.lr is not None:
+        rec["lr"] = float(spec.lr[min(state["global_step"], len(spec.lr)) - 1])
+    rec["samples_per_s"] = round(steps * spec.samples_per_step / max(now - interval["time"], 1e-9), 1)
+    state["curve"].append(rec)
+    interval.update(steps=0, sums=[0.0] * len(spec.logged), time=now)
+    bar.update(state["global_step"], f"epoch {epoch + 1}/{spec.epochs} " +
+               " ".join(f"{k} {rec[k]:.4f}" for k in spec.logged[:2]))
+
+
+def _one_epoch(step, ckpt, batches, hooks, spec, world, state, epoch, bar, interval):
     n = len(spec.logged)
     first = state["step"]                              # > 0 only when resuming mid-epoch
     sums = list(state["sums"]) if first else [0.0] * n
     t0, spent0 = time.time(), state["train_seconds"]
     pending, nb, stopped_by = [], first, None
-    mark = {"step": state["global_step"], "time": t0, "sums": list(sums), "nb": nb}
 
     def read_back():
         aux = []
         for outs in pending:                           # sequential adds: the same sums whenever we read
             for i in range(n):
-                sums[i] += float(outs[i].asnumpy())
+                v = float(outs[i].asnumpy())
+                sums[i] += v
+                interval["sums"][i] += v
+            interval["steps"] += 1
             if len(outs) > n:
                 aux.append(tuple(o.asnumpy() for o in outs[n:]))
         pending.clear()
         if aux:
             hooks.on_outputs(aux)
-
-    def interval_record():
-        now, steps = time.time(), nb - mark["nb"]
-        if steps <= 0:
-            return
-        rec = {"step": state["global_step"], "epoch": epoch + 1}
-        rec.update({k: round((sums[i] - mark["sums"][i]) / steps, 6) for i, k in enumerate(spec.logged)})
-        if spec.lr is not None:
-            rec["lr"] = float(spec.lr[min(state["global_step"], len(spec.lr)) - 1])
-        rec["samples_per_s"] = round(steps * spec.samples_per_step / max(now - mark["time"], 1e-9), 1)
-        state["curve"].append(rec)
-        mark.update(step=state["global_step"], time=now, sums=list(sums), nb=nb)
-        bar.update(state["global_step"], f"epoch {epoch + 1}/{spec.epochs} " +
-                   " ".join(f"{k} {rec[k]:.4f}" for k in spec.logged[:2]))
 
     def save(step_in_epoch, sums_now):
         hook_state = hooks.state()
@@ -155,15 +161,15 @@ def _one_epoch(step, ckpt, batches, hooks, spec, world, state, epoch, bar):
         if spec.max_steps and state["global_step"] >= spec.max_steps:
             stopped_by = "step budget"
         ckpt_now = spec.ckpt_every and nb % spec.ckpt_every == 0 and nb < len(batches) and not stopped_by
-        if ckpt_now or stopped_by or nb % spec.log_every == 0 or nb == len(batches):
+        if ckpt_now or stopped_by or state["global_step"] % spec.log_every == 0:
             read_back()
-            interval_record()
+            if state["global_step"] % spec.log_every == 0:
+                _interval_record(spec, state, epoch, bar, interval)
         if ckpt_now:
             save(nb, list(sums))
         if stopped_by:
             break
     read_back()
-    interval_record()
     elapsed = time.time() - t0
     record = {"epoch": epoch + 1, "global_step": state["global_step"]}
     record.update({k: round(sums[i] / max(nb, 1), 6) for i, k in enumerate(spec.logged)})
@@ -172,7 +178,9 @@ def _one_epoch(step, ckpt, batches, hooks, spec, world, state, epoch, bar):
     if stopped_by:
         record["stopped_at_step"] = f"{nb}/{len(batches)} ({stopped_by})"
     state["train_seconds"] = spent0 + elapsed
+    t_hook = time.time()
     stop = hooks.on_epoch_end(epoch, record, stopped_by)
+    interval["time"] += time.time() - t_hook             # validation is not training time
     state["history"].append(record)
     state.update(epoch=epoch + 1, step=0, sums=[0.0] * len(spec.logged),
                  stopped=stopped_by or ("early stopping" if stop else None))

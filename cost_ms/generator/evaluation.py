@@ -5,14 +5,9 @@ reused by every validation and the final evaluation.
 """
 import numpy as np
 
-from ..metrics import popularity_metrics, recall_ndcg
-from ..parallel import world
+from ..engine.validation import sharded_metrics
+from ..metrics import popularity_metrics
 from .beam_search import BeamSearcher
-
-
-def metric_keys(ks):
-    return [f"{name}@{k}" for k in ks for name in ("recall", "ndcg")]
-
 
 class Evaluator:
     def __init__(self, inputs, net):
@@ -23,21 +18,11 @@ class Evaluator:
     def evaluate(self, split, ks, max_users=0, seed=0):
         """Recall/NDCG@ks on ``split``; data parallel: each worker decodes its share of the users."""
         hist, targets = self.inputs.histories(split)
-        users = sorted(hist)
-        if max_users and max_users < len(users):
-            users = sorted(np.random.default_rng(seed).choice(users, max_users, replace=False))
-        w = world()
-        mine = users[w.rank::w.size]
-        keys = metric_keys(ks)
-        sums = np.zeros(len(keys) + 1)
-        if mine:
-            _, src, tgt = self.inputs.builder.evaluation({u: hist[u] for u in mine}, targets)
-            items, _ = self.searcher.search(src)
-            m = recall_ndcg(items, tgt, ks)
-            sums[:-1] = [m[key] * len(mine) for key in keys]
-            sums[-1] = len(mine)
-        sums = w.all_sum(sums)
-        return {key: float(v / sums[-1]) for key, v in zip(keys, sums[:-1])}
+
+        def top_items(users):
+            _, src, _ = self.inputs.builder.evaluation({u: hist[u] for u in users}, targets)
+            return self.searcher.search(src)[0]
+        return sharded_metrics(hist, targets, ks, top_items, max_users, seed)
 
     def recommend(self, items, k, user=None):
         """Top-k ``(item index, score)`` for one history of item indices, oldest first."""

@@ -10,16 +10,14 @@ Folder layout (``generator-<tokenizer tag>/``)::
     meta.json       what this folder was trained on (checked by evaluate and recommend)
 """
 import logging
-import os
 
 import numpy as np
 from mindspore import Tensor, nn
 
-from ..engine import make_train_step, save_weights
-from ..engine.curves import write_curves
-from ..engine.loop import Hooks, LoopSpec, run_loop
+from ..engine import make_train_step
+from ..engine.loop import LoopSpec, run_loop
 from ..engine.schedules import create_schedule
-from ..io import write_json
+from ..engine.validation import EarlyStoppingHooks
 from ..parallel import world
 from .samples import decoder_io
 from .transformer import Seq2SeqWithLoss
@@ -51,43 +49,18 @@ def planned_steps(gc, steps_per_epoch):
     return min(total, gc["max_train_steps"]) if gc["max_train_steps"] else total
 
 
-class GeneratorHooks(Hooks):
-    """Cropped bucket batches; validation every ``eval_every`` epochs, best.ckpt, early stopping."""
+class GeneratorHooks(EarlyStoppingHooks):
+    """Cropped bucket batches; validation, best.ckpt and early stopping from :class:`EarlyStoppingHooks`."""
 
     def __init__(self, cfg, net, evaluator, folder, tensors, length):
-        self.cfg, self.gc, self.net, self.evaluator, self.folder = cfg, cfg["generator"], net, evaluator, folder
+        super().__init__(cfg, "generator", net, evaluator, folder, "generator")
         self.src, self.dec_in, self.target = tensors
-        self.length, self.w = length, world()
-        self.metric = cfg["eval"]["early_stop"]
-        self.best, self.best_epoch, self.bad = -1.0, 0, 0
+        self.length = length
 
     def inputs(self, batch):
         size, idx = batch
         idx = self.w.shard(idx)
         return (Tensor(self.src[idx][:, -size * self.length:]), Tensor(self.dec_in[idx]), Tensor(self.target[idx]))
-
-    def on_epoch_end(self, epoch, record, stopped_by):
-        gc, done = self.gc, epoch + 1
-        if done % gc["eval_every"] == 0 or done == gc["epochs"] or stopped_by:
-            m = self.evaluator.evaluate("valid", self.cfg["eval"]["ks"], gc["valid_users"], self.cfg["run"]["seed"])
-            record.update({f"valid_{k}": round(v, 5) for k, v in m.items()})
-            if m[self.metric] > self.best:
-                self.best, self.best_epoch, self.bad = m[self.metric], done, 0
-                if self.w.is_main:
-                    save_weights(self.net, os.path.join(self.folder, "best.ckpt"))
-                    write_json(os.path.join(self.folder, "best.json"), {"epoch": done, "valid": m})
-            else:
-                self.bad += 1
-        if self.w.is_main:
-            log.info("epoch %s", record)
-        self.net.set_train(True)
-        return self.bad >= gc["patience"]
-
-    def state(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad": self.bad}
-
-    def restore(self, state):
-        self.best, self.best_epoch, self.bad = state["best"], state["best_epoch"], state["bad"]
 
 
 def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True):
@@ -132,8 +105,4 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
                     progress=progress)
     net.set_train(True)
     state = run_loop(step, net, opt, batches, hooks, spec, w, log)
-    if w.is_main and not os.path.isfile(os.path.join(folder, "best.ckpt")):   # never validated: keep the last weights
-        save_weights(net, os.path.join(folder, "best.ckpt"))
-    if w.is_main and state["curve"]:
-        write_curves(folder, "generator", state, metric=cfg["eval"]["early_stop"])
-    return {**state, **hooks.state()}
+    return hooks.finish(state)
