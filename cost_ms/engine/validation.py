@@ -66,8 +66,8 @@ class EarlyStoppingHooks(Hooks):
                     write_json(os.path.join(self.folder, "best.json"), {"epoch": done, "valid": m})
             else:
                 self.bad += 1
-        if self.w.is_main:
-            log.info("%s epoch %s", self.name, record)
+            if self.w.is_main:           # one line per validation, not per epoch: logs stay short
+                log.info("%s epoch %s", self.name, record)
         self.net.set_train(True)
         return self.bad >= sec["patience"]
 
