@@ -52,12 +52,13 @@ def load_encoder(name, device="cpu"):
         if os.path.isdir(path):
             raise CostError(f"cannot load sentence encoder from {path}: {e}") from None
         raise CostError(f"cannot load '{name}' from the model hub ({type(e).__name__}); offline options: "
-                        f"--model minilm (packaged all-MiniLM-L6-v2), --model /path/to/local/model, "
+                        f"model 'minilm' (packaged all-MiniLM-L6-v2), a local model folder, "
                         f"or tools/convert_embeddings.py for embeddings you already have") from None
 
 
 def encode_texts(encoder, texts, batch_size=64, normalize=True, progress=True):
-    emb = encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+    # a bar only on a terminal: in a log file it is thousands of carriage-return updates
+    emb = encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=progress and sys.stderr.isatty(),
                          convert_to_numpy=True, normalize_embeddings=normalize)
     return np.asarray(emb, dtype=np.float32)
 
