@@ -13,35 +13,15 @@ import os
 import time
 
 from ..config import dump
+from ..data.splits import Splits, most_popular_metrics
 from ..engine import load_weights
 from ..io import write_json, write_meta, write_text
-from ..metrics import popularity_metrics
 from ..parallel import world
 from ..registry import Registry
 from ..runtime import set_seed
 
 STAGE = "baseline"
 BASELINES = Registry("baseline model")
-
-
-class Splits:
-    """Leave-one-out splits of ``prep`` with the histories each split is scored from."""
-
-    def __init__(self, prep):
-        self.prep = prep
-        self.train_seqs, self.valid, self.test = prep.split()
-
-    def histories(self, split):
-        if split == "valid":
-            return self.train_seqs, self.valid
-        return {u: s + [self.valid[u]] for u, s in self.train_seqs.items()}, self.test
-
-
-def popular_metrics(splits, ks):
-    import numpy as np
-    return {"valid": popularity_metrics(splits.train_seqs, np.array([splits.valid[u] for u in splits.valid]), ks),
-            "test": popularity_metrics({u: s + [splits.valid[u]] for u, s in splits.train_seqs.items()},
-                                       np.array([splits.test[u] for u in splits.test]), ks)}
 
 
 def _data_hash(splits):
@@ -51,7 +31,7 @@ def _data_hash(splits):
 
 @BASELINES.register("popular")
 def _popular(cfg, splits, folder):
-    pop = popular_metrics(splits, cfg["eval"]["ks"])
+    pop = most_popular_metrics(splits, cfg["eval"]["ks"])
     return {"valid": pop["valid"], "test": pop["test"]}, {}
 
 
@@ -80,7 +60,7 @@ def run_baseline(cfg, prep, model, folder):
     splits, t0 = Splits(prep), time.time()
     metrics, info = fn(cfg, splits, folder)
     out = {"dataset": prep.name, "model": model, "num_users": len(splits.test), "num_items": prep.num_items,
-           **metrics, **info, "most_popular": popular_metrics(splits, cfg["eval"]["ks"]),
+           **metrics, **info, "most_popular": most_popular_metrics(splits, cfg["eval"]["ks"]),
            "wall_seconds": round(time.time() - t0, 1)}
     if world().is_main:
         write_json(os.path.join(folder, "metrics.json"), out)

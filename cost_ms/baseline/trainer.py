@@ -11,7 +11,7 @@ from mindspore import Tensor, nn
 
 from ..engine import make_train_step
 from ..engine.loop import LoopSpec, run_loop
-from ..engine.schedules import create_schedule
+from ..engine.schedules import create_schedule, planned_steps
 from ..engine.validation import sharded_metrics, EarlyStoppingHooks
 from ..errors import CostError
 from ..parallel import world
@@ -85,8 +85,7 @@ def train_sasrec(cfg, inputs, net, evaluator, folder, data_hash, jit=True, progr
         perm = np.random.default_rng([seed, epoch]).permutation(len(seq))
         return [perm[b * gbs:(b + 1) * gbs] for b in range(steps)]
 
-    total = steps * bc["epochs"]
-    total = min(total, bc["max_train_steps"]) if bc["max_train_steps"] else total
+    total = planned_steps(steps, bc["epochs"], bc["max_train_steps"])
     lr = create_schedule(bc["decay"], bc["lr"], total, bc["warmup_steps"], bc["min_lr_ratio"])
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=bc["weight_decay"])
     step = make_train_step(SASRecWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),

@@ -20,7 +20,7 @@ import re
 from ..config import dump
 from ..errors import CheckpointMismatch
 from ..io import config_hash, read_json, write_json, write_text
-from .weights import load_into, read_checkpoint, save_weights, state_dict
+from .weights import load_into, read_checkpoint, save_params, state_dict
 
 _NAME = re.compile(r"step-(\d{8})\.json$")
 
@@ -66,7 +66,7 @@ class CheckpointManager:
         base = os.path.join(self.folder, f"step-{global_step:08d}")
         params = {"net." + k: p for k, p in state_dict(self.net).items()}
         params.update({"opt." + k: p for k, p in optimizer_state(self.opt, self.net).items()})
-        save_weights(_Empty(), base + ".ckpt", extra=params)
+        save_params(params, base + ".ckpt")
         write_json(base + ".json", {**state, "global_step": global_step, "config_hash": self.hash})
         for _, js, ck in _pairs(self.folder)[:-self.keep]:
             os.remove(js)            # the .json first: a lone .ckpt is ignored
@@ -92,10 +92,3 @@ class CheckpointManager:
         if self.opt is not None:
             load_into(optimizer_state(self.opt, self.net), params, ck, prefix="opt.", owner=self.opt)
         return state
-
-
-class _Empty:
-    """A cell-like with no parameters: :func:`save_weights` then writes only ``extra``."""
-
-    def parameters_and_names(self):
-        return iter(())

@@ -38,6 +38,12 @@ def linear(steps, lr, warmup, total, min_ratio):
     return lr * (1 - (1 - min_ratio) * frac)
 
 
+def planned_steps(steps_per_epoch, epochs, max_steps=0):
+    """Steps a run will take at most (the step cap, or epochs x steps): what a schedule is sized for."""
+    total = steps_per_epoch * epochs
+    return min(total, max_steps) if max_steps else total
+
+
 def create_schedule(name, lr, total_steps, warmup_steps=0, min_ratio=0.0):
     """``[total_steps] float32``: linear warm-up over ``warmup_steps``, then the named decay."""
     total = max(1, int(total_steps))

@@ -19,9 +19,13 @@ def state_dict(cell):
     return dict(cell.parameters_and_names())
 
 
-def save_weights(cell, path, extra=None):
-    """Write ``cell``'s parameters (plus ``extra``: ``{name: Parameter}``) atomically to ``path``."""
-    params = {**state_dict(cell), **(extra or {})}
+def save_weights(cell, path):
+    """Write ``cell``'s parameters atomically to ``path``, under names relative to ``cell``."""
+    save_params(state_dict(cell), path)
+
+
+def save_params(params, path):
+    """Write ``{name: Parameter}`` atomically to ``path``."""
     with atomic_path(path, suffix=".tmp.ckpt") as tmp:
         ms.save_checkpoint([{"name": k, "data": v} for k, v in params.items()], tmp)
 

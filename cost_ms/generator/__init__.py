@@ -15,7 +15,8 @@ from ..parallel import world
 from ..runtime import set_seed
 from ..stages import tokenizer_tag
 from ..tokenizer import tokenizer_name
-from .evaluation import Evaluator, format_table, most_popular
+from ..data.splits import most_popular_metrics
+from .evaluation import Evaluator, format_table
 from .inputs import GeneratorInputs
 from .trainer import train_generator
 from .transformer import create_model
@@ -87,7 +88,7 @@ def run_evaluate(cfg, inputs, net, folder, evaluator=None):
         out[split] = evaluator.evaluate(split, ks, users, cfg["run"]["seed"])
         out[f"{split}_users"] = min(users, len(inputs.test)) if users else len(inputs.test)
         out[f"{split}_seconds"] = round(time.time() - t0, 1)
-    out["most_popular"] = most_popular(inputs, ks)
+    out["most_popular"] = most_popular_metrics(inputs, ks)
     if world().is_main:
         write_json(os.path.join(folder, "metrics.json"), out)
     return out

@@ -1,13 +1,11 @@
-"""Recall/NDCG of a generator by trie-constrained beam search, and the most-popular floor.
+"""Recall/NDCG of a generator by trie-constrained beam search, and the metrics table.
 
 One :class:`Evaluator` per run: its beam searcher (and so its compiled graphs) is built once and
 reused by every validation and the final evaluation.
 """
-import numpy as np
-
 from ..engine.validation import sharded_metrics
-from ..metrics import popularity_metrics
 from .beam_search import BeamSearcher
+
 
 class Evaluator:
     def __init__(self, inputs, net):
@@ -29,13 +27,6 @@ class Evaluator:
         _, src, _ = self.inputs.builder.evaluation({user or "_": list(items)}, {user or "_": 0})
         top, scores = self.searcher.search(src)
         return [(int(i), float(s)) for i, s in zip(top[0][:k], scores[0][:k]) if i >= 0]
-
-
-def most_popular(inputs, ks):
-    train = inputs.train_seqs
-    return {"valid": popularity_metrics(train, np.array([inputs.valid[u] for u in inputs.valid]), ks),
-            "test": popularity_metrics({u: s + [inputs.valid[u]] for u, s in train.items()},
-                                       np.array([inputs.test[u] for u in inputs.test]), ks)}
 
 
 def format_table(metrics, ks):

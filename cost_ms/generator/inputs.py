@@ -7,6 +7,7 @@ import hashlib
 
 import numpy as np
 
+from ..data.splits import Splits
 from .beam_search import PrefixIndex
 from .samples import SampleBuilder
 from .vocab import Vocab
@@ -16,22 +17,16 @@ def semantic_ids_hash(sid):
     return hashlib.sha1(np.ascontiguousarray(sid, np.int64).tobytes()).hexdigest()[:12]
 
 
-class GeneratorInputs:
+class GeneratorInputs(Splits):
     """``sid [N, L]`` unique code tuples (dedup level included) of ``prep``'s items."""
 
     def __init__(self, cfg, prep, sid):
+        super().__init__(prep)
         gc = cfg["generator"]
-        self.cfg, self.gc, self.prep, self.sid = cfg, gc, prep, sid
+        self.cfg, self.gc, self.sid = cfg, gc, sid
         self.vocab = Vocab.from_semantic_ids(sid, cfg["tokenizer"]["codebook_size"], gc["user_buckets"])
         self.item_tok = self.vocab.item_tokens(sid)
         self.builder = SampleBuilder(self.item_tok, gc["max_history"], self.vocab)
         self.src_len = gc["max_history"] * self.vocab.length + (1 if gc["user_buckets"] else 0)
         self.index = PrefixIndex(sid, self.vocab.level_sizes)
-        self.train_seqs, self.valid, self.test = prep.split()
         self.sid_hash = semantic_ids_hash(sid)
-
-    def histories(self, split):
-        """``(histories, targets)`` of ``split``: validation sees the training part, test also the validation item."""
-        if split == "valid":
-            return self.train_seqs, self.valid
-        return {u: s + [self.valid[u]] for u, s in self.train_seqs.items()}, self.test

@@ -16,7 +16,7 @@ from mindspore import Tensor, nn
 
 from ..engine import make_train_step
 from ..engine.loop import LoopSpec, run_loop
-from ..engine.schedules import create_schedule
+from ..engine.schedules import create_schedule, planned_steps
 from ..engine.validation import EarlyStoppingHooks
 from ..parallel import world
 from .samples import decoder_io
@@ -41,12 +41,6 @@ def bucket_batches(lengths, buckets, batch_size, rng):
         batches += [(size, pool[i:i + batch_size]) for i in range(0, full, batch_size)]
         carry = pool[full:]
     return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def planned_steps(gc, steps_per_epoch):
-    """Steps the run will take at most: what the lr schedule is sized for."""
-    total = steps_per_epoch * gc["epochs"]
-    return min(total, gc["max_train_steps"]) if gc["max_train_steps"] else total
 
 
 class GeneratorHooks(EarlyStoppingHooks):
@@ -87,8 +81,8 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     def batches(epoch):
         return bucket_batches(hist_items, buckets, gbs, np.random.default_rng([seed, epoch]))
 
-    lr = create_schedule(gc["decay"], gc["lr"], planned_steps(gc, len(batches(0))), gc["warmup_steps"],
-                         gc["min_lr_ratio"])
+    total = planned_steps(len(batches(0)), gc["epochs"], gc["max_train_steps"])
+    lr = create_schedule(gc["decay"], gc["lr"], total, gc["warmup_steps"], gc["min_lr_ratio"])
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=gc["weight_decay"])
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size)
