@@ -4,6 +4,7 @@ Stages (folders named by :mod:`cost_ms.stages`)::
 
     prepare   -> data/                      items, sequences, leave-one-out split
     embed     -> embed-<model>/             item_emb.npy
+    views     -> views/                     cf.npy, attr.npy: extra item views for SimCIT (training part only)
     tokenize  -> tokenize-<tag>/            semantic_ids.{csv,npy}, tokenizer_report.json, history.json
     train     -> generator-<tag>/           best.ckpt, history.json, metrics (validation and test)
     evaluate  -> generator-<tag>/metrics.json
@@ -69,6 +70,17 @@ def cmd_embed(cfg, stages, args):
     print(f"embedded {emb.shape[0]} items, dim {emb.shape[1]} -> {stages.embed}")
 
 
+@command("views", "build extra item views (cf, attr) from the training part, for SimCIT")
+def cmd_views(cfg, stages, args):
+    from .data import attributes_file
+    from .views import build_views
+    prep = stages.prepared()
+    entries = build_views(prep, cfg["views"], stages.views, cfg["run"]["seed"], attributes_file(cfg["dataset"]))
+    for name, info in entries.items():
+        print(f"view {name}: {prep.num_items} x {info['dim']} ({info.get('source', '')})")
+    print(f"views -> {stages.views}")
+
+
 @command("tokenize", "train a tokenizer and write semantic IDs")
 def cmd_tokenize(cfg, stages, args):
     import json
@@ -76,8 +88,11 @@ def cmd_tokenize(cfg, stages, args):
     from .tokenizer import run_tokenize
     prep = stages.prepared()
     emb, emb_meta = stages.embeddings(prep)
+    tc = cfg["tokenizer"]
+    # SimCIT's views are checked before anything is written or trained
+    views = stages.item_views(prep, tc["views"], emb) if tc["method"] == "simcit" else None
     w = _init(cfg, args, fresh_folder=stages.tokenize)
-    _, rep = run_tokenize(cfg, prep, emb, emb_meta, stages.tokenize)
+    _, rep = run_tokenize(cfg, prep, emb, emb_meta, stages.tokenize, views=views)
     if not w.is_main:
         return
     keep = ("collision_rate", "largest_collision_group", "unique_tuples")

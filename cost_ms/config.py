@@ -1,5 +1,8 @@
 """YAML configs: an experiment file merged over ``configs/base.yaml``.
 
+An experiment may start from another with a top-level ``extends: <file>.yaml`` (same folder):
+that file is resolved first (its own ``extends`` too) and this one is merged over it.
+
 ``base.yaml`` is the schema: every key a config may set appears there with its default.
 A key not in it, in a file or in ``--set``, is an error that names the key; a value whose
 type differs from the default's (int for float is fine, ``null`` defaults take anything)
@@ -95,10 +98,25 @@ def load_config(path, overrides=None):
     base = _load_yaml(base_path(path))
     cfg = base
     if os.path.abspath(path) != os.path.abspath(base_path(path)):
-        cfg = merge(base, _load_yaml(path), path)
+        cfg = _merge_chain(base, path, [])
     cfg = merge(cfg, parse_set(overrides), "--set")
     validate(cfg)
     return cfg
+
+
+def _merge_chain(base, path, seen):
+    """``path`` merged over the file its top-level ``extends:`` names (same folder), down to ``base``."""
+    data = _load_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return merge(base, data, path)
+    if not isinstance(parent, str):
+        raise CostError(f"'extends' in {path} must be a config file name, e.g. amazon-office-cpu.yaml")
+    parent_path = os.path.join(os.path.dirname(os.path.abspath(path)), parent)
+    if os.path.abspath(parent_path) in seen + [os.path.abspath(path)]:
+        raise CostError(f"'extends' in {path} makes a cycle through {parent}")
+    under = _merge_chain(base, parent_path, seen + [os.path.abspath(path)])
+    return merge(under, data, path)
 
 
 def project_base():
@@ -119,6 +137,10 @@ def validate(cfg):
         raise CostError("tokenizer.levels must be >= 1 and tokenizer.codebook_size >= 2")
     if tok["batch_size"] < tok["codebook_size"] and tok["kmeans_init"]:
         raise CostError("tokenizer.batch_size must be >= tokenizer.codebook_size for k-means init")
+    rows = tok["kmeans_init_rows"]
+    if not isinstance(rows, int) or rows < -1 or 0 < rows < tok["codebook_size"]:
+        raise CostError(f"tokenizer.kmeans_init_rows must be 0 (first batch), -1 (every item) or a row count "
+                        f">= tokenizer.codebook_size ({tok['codebook_size']}); got {rows!r}")
     if gen["d_model"] % gen["num_heads"] and gen["head_dim"] is None:
         raise CostError("generator.d_model must be divisible by generator.num_heads (or set generator.head_dim)")
     if max(cfg["eval"]["ks"]) > gen["beam_size"]:
@@ -133,8 +155,10 @@ def validate(cfg):
     if name not in ("recall", "ndcg") or not k.isdigit() or int(k) not in ks:
         raise CostError(f"eval.early_stop '{metric}' is not a metric this run computes; "
                         f"choose recall@k or ndcg@k with k in eval.ks {list(ks)}")
-    if tok["method"] not in ("rqvae", "random"):
-        raise CostError(f"unknown tokenizer.method '{tok['method']}'; choose one of: random, rqvae")
+    if tok["method"] not in ("rqvae", "random", "simcit"):
+        raise CostError(f"unknown tokenizer.method '{tok['method']}'; choose one of: random, rqvae, simcit")
+    if tok["method"] == "simcit" and (not tok["views"] or len(set(tok["views"])) != len(tok["views"])):
+        raise CostError(f"tokenizer.views must name one or more distinct views, got {tok['views']!r}")
     if tok["loss"] not in ("re", "co", "re+co"):
         raise CostError(f"unknown tokenizer.loss '{tok['loss']}'; choose one of: co, re, re+co "
                         f"(random hashing is tokenizer.method=random)")

@@ -7,9 +7,10 @@ Under the run folder (``run.out``, default ``runs/<dataset.name>``)::
     tokenize-<tokenizer tag>/      tokenize  semantic_ids.{csv,npy}, tokenizer_report.json, ckpt/
     generator-<tokenizer tag>/     train     best.ckpt, ckpt/, metrics.json (train and evaluate)
     baseline-<model>/              baseline  metrics.json (SASRec: also best.ckpt, ckpt/, history.json)
+    views/                         views     <name>.npy per extra item view (SimCIT), meta.json
 
 The tokenizer tag names the embedding model, the tokenizer method and (for ``rqvae``) its loss,
-e.g. ``minilm-rqvae-co``; ``random`` codes depend on nothing and are tagged ``random``. So changing
+e.g. ``minilm-rqvae-co``; SimCIT's names its views, e.g. ``minilm-simcit-text+cf+attr``; ``random`` codes depend on nothing and are tagged ``random``. So changing
 ``embed.model`` or ``tokenizer.loss`` writes to a new folder instead of reusing or overwriting one.
 """
 import os
@@ -19,7 +20,7 @@ from .io import read_meta
 
 # stage -> the command that makes its output (the CLI names stages after their commands)
 COMMANDS = {"prepare": "prepare", "embed": "embed", "tokenize": "tokenize", "train": "train",
-            "baseline": "baseline"}
+            "baseline": "baseline", "views": "views"}
 
 
 def command_for(stage):
@@ -30,8 +31,8 @@ def tokenizer_tag(cfg):
     tc = cfg["tokenizer"]
     if tc["method"] == "random":
         return "random"
-    loss = f"-{tc['loss']}" if tc["method"] == "rqvae" else ""
-    return f"{model_tag(cfg['embed']['model'])}-{tc['method']}{loss}"
+    detail = {"rqvae": f"-{tc['loss']}", "simcit": "-" + "+".join(tc["views"])}.get(tc["method"], "")
+    return f"{model_tag(cfg['embed']['model'])}-{tc['method']}{detail}"
 
 
 class Stages:
@@ -44,12 +45,14 @@ class Stages:
         self.embed = os.path.join(self.root, f"embed-{model_tag(cfg['embed']['model'])}")
         self.tokenize = os.path.join(self.root, f"tokenize-{tokenizer_tag(cfg)}")
         self.generator = os.path.join(self.root, f"generator-{tokenizer_tag(cfg)}")
+        self.views = os.path.join(self.root, "views")
 
     def baseline(self, model):
         return os.path.join(self.root, f"baseline-{model}")
 
     def folder(self, stage):
-        return {"prepare": self.data, "embed": self.embed, "tokenize": self.tokenize, "train": self.generator}[stage]
+        return {"prepare": self.data, "embed": self.embed, "tokenize": self.tokenize, "train": self.generator,
+                "views": self.views}[stage]
 
     def meta(self, stage):
         """``meta.json`` of a finished stage, or a :class:`MissingStage` error."""
@@ -62,6 +65,11 @@ class Stages:
     def embeddings(self, prep):
         from .embeddings import load_embeddings
         return load_embeddings(self.embed, prep.name, prep.num_items)
+
+    def item_views(self, prep, names, text):
+        """The SimCIT views ``names`` (``text`` = the embeddings), checked (see :func:`cost_ms.views.load_views`)."""
+        from .views import load_views
+        return load_views(self.views, prep, names, text)
 
     def semantic_ids(self, prep):
         from .tokenizer import load_semantic_ids

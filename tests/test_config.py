@@ -56,3 +56,35 @@ def test_early_stop_follows_the_cut_offs():
     assert load_config(cfg)["eval"]["early_stop"] == "ndcg@10"
     assert load_config(cfg, ["eval.ks=[5,20]"])["eval"]["early_stop"] == "ndcg@5"
     assert load_config(cfg, ["eval.ks=[5,20]", "eval.early_stop=recall@20"])["eval"]["early_stop"] == "recall@20"
+
+
+def test_extends_merges_over_another_experiment(tmp_path):
+    (tmp_path / "base.yaml").write_text(open(os.path.join(ROOT, "configs", "base.yaml")).read())
+    (tmp_path / "a.yaml").write_text("dataset:\n  name: amazon-office\ngenerator:\n  d_model: 64\n  epochs: 3\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\ngenerator:\n  epochs: 5\n")
+    cfg = load_config(str(tmp_path / "b.yaml"), ["generator.dropout=0.2"])
+    assert cfg["dataset"]["name"] == "amazon-office" and cfg["generator"]["d_model"] == 64
+    assert cfg["generator"]["epochs"] == 5 and cfg["generator"]["dropout"] == pytest.approx(0.2)
+    simcit = load_config(os.path.join(ROOT, "configs", "amazon-office-simcit.yaml"))
+    office = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml"))
+    assert simcit["tokenizer"]["method"] == "simcit" and simcit["generator"] == office["generator"]
+    (tmp_path / "c.yaml").write_text("extends: d.yaml\n")
+    (tmp_path / "d.yaml").write_text("extends: c.yaml\n")
+    with pytest.raises(CostError, match="makes a cycle"):
+        load_config(str(tmp_path / "c.yaml"))
+    (tmp_path / "e.yaml").write_text("extends: nope.yaml\n")
+    with pytest.raises(CostError, match="config not found"):
+        load_config(str(tmp_path / "e.yaml"))
+    (tmp_path / "f.yaml").write_text("extends: a.yaml\ngenerator:\n  epoks: 5\n")
+    with pytest.raises(CostError, match="unknown config key 'generator.epoks'"):
+        load_config(str(tmp_path / "f.yaml"))
+
+
+def test_tokenizer_health_keys_are_checked():
+    cfg = os.path.join(ROOT, "configs", "amazon-office-cpu.yaml")
+    assert load_config(cfg)["tokenizer"]["center_inputs"] is True
+    assert load_config(cfg, ["tokenizer.kmeans_init_rows=-1"])["tokenizer"]["kmeans_init_rows"] == -1
+    with pytest.raises(CostError, match="kmeans_init_rows must be"):
+        load_config(cfg, ["tokenizer.kmeans_init_rows=10"])
+    with pytest.raises(CostError, match="unknown tokenizer.method 'simcat'"):
+        load_config(cfg, ["tokenizer.method=simcat"])

@@ -10,7 +10,8 @@ from cost_ms.tokenizer.trainer import encode_items, train_rqvae
 
 TC = dict(loss="co", hidden=[32, 16], latent_dim=8, levels=3, codebook_size=8, shared_codebook=False, beta=0.25,
           alpha=0.1, tau=0.1, lr=1e-3, weight_decay=0.0, batch_size=64, epochs=4, kmeans_init=True,
-          kmeans_iters=20, reseed_dead_codes=False, ckpt_every_steps=2, global_negatives=False, neighbours=5)
+          kmeans_iters=20, reseed_dead_codes=False, ckpt_every_steps=2, global_negatives=False, neighbours=5,
+          kmeans_init_rows=0, center_inputs=False)
 
 
 def clusters(n=300, d=24, k=6, seed=0):
@@ -53,8 +54,8 @@ def test_batch_larger_than_catalogue_is_refused(graph_mode, tmp_path):
 
 def test_random_tokenizer_is_uniform_and_seeded(tmp_path):
     emb = clusters(n=2000)
-    a, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
-    b, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
+    a, _, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
+    b, _, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
     np.testing.assert_array_equal(a, b)
     assert abs(np.bincount(a[:, 0], minlength=4) / 2000 - 0.25).max() < 0.05
 
@@ -115,3 +116,12 @@ def test_reseed_dead_shared_book_moves_only_codes_no_level_used(graph_mode):
     assert after.shape == (1, 8, 8)
     np.testing.assert_array_equal(np.delete(after[0], 5, 0), np.delete(before[0], 5, 0))
     assert not np.allclose(after[0, 5], before[0, 5])
+
+
+def test_centred_inputs_ignore_a_common_offset(tmp_path):
+    """tokenizer.center_inputs: embeddings shifted by one vector give the very same codes."""
+    emb = clusters(n=128)
+    tc = dict(TC, center_inputs=True, epochs=2, kmeans_init_rows=-1)
+    a, _, _ = create_tokenizer("rqvae")(tc, emb, str(tmp_path / "a"), 0, progress=False)
+    b, _, _ = create_tokenizer("rqvae")(tc, emb + np.float32(5.0), str(tmp_path / "b"), 0, progress=False)
+    np.testing.assert_array_equal(a, b)

@@ -9,6 +9,13 @@ array), ``.pt`` (a tensor, or a dict ``{item_id: vector}``), ``.parquet`` / ``.c
 (an ``item_id`` column plus either an ``embedding`` list column or one column per
 dimension). Rows keyed by item id are matched to the prepared item table; every item
 needs exactly one row, and width and NaN/inf are checked before anything is written.
+
+With ``--view NAME`` the matrix becomes an extra item view for SimCIT instead (``--out`` is then
+the run's ``views/`` folder; other views there are kept)::
+
+    python tools/convert_embeddings.py clip.npz runs/amazon-beauty/data --out runs/amazon-beauty/views \
+        --view image
+    python -m cost_ms tokenize configs/amazon-beauty-simcit.yaml --set "tokenizer.views=[text,cf,image]"
 """
 import argparse
 import ast
@@ -20,7 +27,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cost_ms.data import load  # noqa: E402
-from cost_ms.embeddings import save_embeddings  # noqa: E402
+from cost_ms.embeddings import check_matrix, save_embeddings  # noqa: E402
+from cost_ms.views import add_view  # noqa: E402
 from cost_ms.errors import CostError, report  # noqa: E402
 
 
@@ -90,6 +98,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--model", default="external", help="name recorded in meta.json")
     p.add_argument("--dim", type=int, help="expected width (checked)")
+    p.add_argument("--view", help="write an extra SimCIT view of this name into --out (a views/ folder)")
     a = p.parse_args(argv)
     return report(convert, a)
 
@@ -100,6 +109,11 @@ def convert(a):
     emb = align(ids, mat, prep.items["item_id"].astype(str).tolist())
     if a.dim and emb.shape[1] != a.dim:
         raise CostError(f"embeddings have width {emb.shape[1]}, expected {a.dim}")
+    if a.view:
+        add_view(a.out, prep, a.view, check_matrix(emb, prep.num_items, what="view"),
+                 source=os.path.abspath(a.embeddings), model=a.model)
+        print(f"wrote view '{a.view}' ({emb.shape[0]} x {emb.shape[1]}) to {a.out}")
+        return
     norms = np.linalg.norm(emb, axis=1)
     save_embeddings(a.out, emb, prep.name, a.model, bool(np.allclose(norms, 1, atol=1e-3)), prep.num_items,
                     source=os.path.abspath(a.embeddings))

@@ -3,6 +3,8 @@
 
     python tools/report_table.py tokenizers runs/amazon-office
     python tools/report_table.py metrics runs/amazon-office
+    python tools/report_table.py seeds runs/amazon-office runs/amazon-office-s7     # same runs, other seeds
+    python tools/report_table.py views runs/amazon-office                           # SimCIT's per-view fields
 """
 import glob
 import json
@@ -74,6 +76,45 @@ def metrics(root, split="test"):
     return "\n".join(rows)
 
 
+def seeds(*roots, split="test"):
+    """Each generator tag found under every root: test metrics per root, their mean and spread (max - min)."""
+    found = [{os.path.basename(f): _load(os.path.join(f, "metrics.json"))
+              for f in glob.glob(os.path.join(r, "generator-*")) if os.path.isfile(os.path.join(f, "metrics.json"))}
+             for r in roots]
+    tags = sorted(set.intersection(*[set(f) for f in found])) if found else []
+    rows = ["| tokenizer | seeds | steps | " + " | ".join(f"{m}@{k} per seed | mean | spread"
+                                                        for m, k in (("R", 10), ("N", 10), ("R", 5))) + " |",
+            "|" + "---|" * 12]
+    for tag in tags:
+        ms = [f[tag] for f in found]
+        cells = []
+        for name in ("recall@10", "ndcg@10", "recall@5"):
+            v = [m[split][name] for m in ms]
+            cells += [" / ".join(f"{x:.4f}" for x in v), f"{sum(v) / len(v):.4f}", f"{max(v) - min(v):.4f}"]
+        seed_list = "/".join(str(_seed(r)) for r in roots)
+        rows.append(f"| {ms[0]['tokenizer']} | {seed_list} | {ms[0]['global_steps']} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _seed(root):
+    for f in sorted(glob.glob(os.path.join(root, "generator-*", "config.yaml"))):
+        with open(f) as fh:
+            return yaml.safe_load(fh)["run"]["seed"]
+    return "?"
+
+
+def views(root):
+    rows = ["| tokenizer | view | fusion weight (mean over items) | align loss (last interval) |", "|---|---|---|---|"]
+    for folder in sorted(glob.glob(os.path.join(root, "tokenize-*"))):
+        p = os.path.join(folder, "tokenizer_report.json")
+        if not os.path.isfile(os.path.join(folder, "meta.json")) or "views" not in _load(p):
+            continue
+        name = _load(os.path.join(folder, "meta.json"))["tokenizer"]
+        for view, v in _load(p)["views"].items():
+            rows.append(f"| {name} | {view} | {v['fusion_weight']:.3f} | {v['align_loss']:.3f} |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
-    kind, root = sys.argv[1], sys.argv[2]
-    print({"tokenizers": tokenizers, "metrics": metrics}[kind](root))
+    kind, roots = sys.argv[1], sys.argv[2:]
+    print({"tokenizers": tokenizers, "metrics": metrics, "seeds": seeds, "views": views}[kind](*roots))

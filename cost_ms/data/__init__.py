@@ -32,9 +32,25 @@ def _lcrec(cfg):
     return load_lcrec(cfg["path"], cfg.get("prefix"))
 
 
+PRESETS = {}                # lcrec-json presets: name -> (folder under ../shared/data, prefix)
+
+
+def attributes_file(cfg):
+    """``<prefix>.item2attributes.json`` of an LC-Rec-layout data set, when it has one; else None."""
+    folder, prefix = cfg["path"], cfg.get("prefix")
+    if cfg["name"] in PRESETS:
+        folder = folder or _shared(PRESETS[cfg["name"]][0])
+        prefix = prefix or PRESETS[cfg["name"]][1]
+    elif cfg["name"] != "lcrec-json":
+        return None
+    path = os.path.join(folder or "", f"{prefix}.item2attributes.json")
+    return path if prefix and os.path.isfile(path) else None
+
+
 def _lcrec_preset(name, folder, prefix):
     """``name``: ``lcrec-json`` with ``../shared/data/<folder>`` and ``prefix`` as defaults
     (``dataset.path`` / ``dataset.prefix`` still override them)."""
+    PRESETS[name] = (folder, prefix)
     @LOADERS.register(name)
     def _preset(cfg):
         return load_lcrec(cfg["path"] or _shared(folder), cfg.get("prefix") or prefix, name)

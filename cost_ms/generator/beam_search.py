@@ -87,6 +87,7 @@ class BeamSearcher:
     def __init__(self, net, vocab, index, beam_size, batch_size):
         self.net = net
         self.encoder, self.scorer = MemoryEncoder(net), StepScorer(net, beam_size)
+        self.first = StepScorer(net, 1)      # at the root all W hypotheses are the same: score one
         self.vocab, self.index = vocab, index
         self.beam, self.batch = beam_size, batch_size
 
@@ -113,9 +114,13 @@ class BeamSearcher:
         score[:, 0] = 0.0                                     # one live beam at the root
         tokens = np.zeros((b, w, 0), np.int32)
         for t in range(self.index.length):
-            dec_in = np.concatenate([np.full((b * w, 1), BOS, np.int32), tokens.reshape(b * w, t)], 1)
-            logp = self.scorer(Tensor(dec_in), memory, src_t).asnumpy()
-            lp = logp[:, self.vocab.level_slice(t)].reshape(b, w, -1)
+            if t == 0:
+                logp = self.first(Tensor(np.full((b, 1), BOS, np.int32)), memory, src_t).asnumpy()
+                lp = np.repeat(logp[:, None, self.vocab.level_slice(0)], w, 1)     # rows 1.. are dead beams
+            else:
+                dec_in = np.concatenate([np.full((b * w, 1), BOS, np.int32), tokens.reshape(b * w, t)], 1)
+                logp = self.scorer(Tensor(dec_in), memory, src_t).asnumpy()
+                lp = logp[:, self.vocab.level_slice(t)].reshape(b, w, -1)
             child = self.index.children(t, node)              # [B, W, S_t]
             cand = np.where(child >= 0, score[..., None] + lp, NEG_INF).reshape(b, -1)
             size = lp.shape[-1]

@@ -15,16 +15,19 @@ from .functional import l_cl, l_co, l_mse, l_re, l_rq, rq_levels
 LOSSES = Registry("tokenizer loss")
 
 
-class MLP(nn.Cell):
-    """Dense layers with ReLU between them (none after the last). ``dims = [in, h1, ..., out]``."""
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}
 
-    def __init__(self, dims):
+
+class MLP(nn.Cell):
+    """Dense layers with ReLU (or ``act="silu"``) between them, none after the last. ``dims = [in, h1, ..., out]``."""
+
+    def __init__(self, dims, act="relu", zero_bias=False):
         super().__init__()
         layers = []
         for n, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-            layers.append(nn.Dense(a, b))
+            layers.append(nn.Dense(a, b, bias_init="zeros") if zero_bias else nn.Dense(a, b))
             if n < len(dims) - 2:
-                layers.append(nn.ReLU())
+                layers.append(ACTIVATIONS[act]())
         self.net = nn.SequentialCell(layers)
 
     def construct(self, x):

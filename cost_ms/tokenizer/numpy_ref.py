@@ -74,12 +74,12 @@ def l_co_ref(x, x_hat, residuals, quants, beta, alpha, tau, negatives=None):
     return alpha * l_cl_ref(x, x_hat, tau, negatives) + l_rq_ref(residuals, quants, beta)
 
 
-def mlp_ref(weights, x):
-    """``weights``: list of (W [out, in], b [out]) as MindSpore's nn.Dense stores them; ReLU between."""
+def mlp_ref(weights, x, act="relu"):
+    """``weights``: list of (W [out, in], b [out]) as MindSpore's nn.Dense stores them; ReLU (or SiLU) between."""
     for n, (w, b) in enumerate(weights):
         x = x @ w.T + b
         if n < len(weights) - 1:
-            x = np.maximum(x, 0.0)
+            x = np.maximum(x, 0.0) if act == "relu" else x / (1.0 + np.exp(-x))
     return x
 
 
@@ -91,3 +91,63 @@ def dedup_ref(codes):
         out[i] = seen.get(row, 0)
         seen[row] = out[i] + 1
     return out
+
+
+# ---------------------------------------------------------------- SimCIT (cost_ms.tokenizer.simcit_functional)
+def soft_rq_levels_ref(z, codebooks, noise, t_g, hard=False):
+    """Soft residual quantization, one item and one level at a time (float64); ``hard``: the forward
+    value of straight-through Gumbel-softmax, the codeword of the noisy argmax."""
+    z = np.asarray(z, np.float64)
+    m = codebooks.shape[0]
+    codes = np.zeros((len(z), m), np.int32)
+    quants = np.zeros((m,) + z.shape)
+    residuals = np.zeros((m,) + z.shape)
+    for b in range(len(z)):
+        r = z[b].copy()
+        for level in range(m):
+            cb = np.asarray(codebooks[level], np.float64)
+            dist = ((r[None, :] - cb) ** 2).sum(-1)
+            logits = (noise[level, b] - dist) / t_g
+            w = np.exp(logits - logits.max())
+            w /= w.sum()
+            if hard:
+                w = np.eye(len(cb))[logits.argmax()]
+            codes[b, level] = int(dist.argmin())
+            quants[level, b] = w @ cb
+            residuals[level, b] = r
+            r = r - quants[level, b]
+    return codes, quants, residuals
+
+
+def fuse_ref(h, scores):
+    """``h [V, B, d]``, ``scores [V, B]`` -> fused ``[B, d]``, weights ``[B, V]``."""
+    e = np.exp(scores - scores.max(0, keepdims=True))
+    alpha = (e / e.sum(0, keepdims=True)).T
+    return np.einsum("bv,vbd->bd", alpha, h), alpha
+
+
+def align_loss_ref(q, v, tau, same_view=True):
+    """NT-Xent between ``q [B, p]`` and ``v [B, p]``: each of the 2B vectors against all others
+    (``same_view=False``: only against the other side's B vectors, CLIP's InfoNCE)."""
+    unit = lambda a: a / np.sqrt((a * a).sum(-1, keepdims=True) + 1e-12)  # noqa: E731
+    vecs = np.concatenate([unit(np.asarray(q, np.float64)), unit(np.asarray(v, np.float64))])
+    n = len(q)
+    loss = 0.0
+    for a in range(2 * n):
+        pos = (a + n) % (2 * n)
+        side = a // n
+        sims = np.array([vecs[a] @ vecs[j] / tau for j in range(2 * n)
+                         if j != a and (same_view or j // n != side)])
+        top = sims.max()
+        loss += np.log(np.exp(sims - top).sum()) + top - vecs[a] @ vecs[pos] / tau
+    return float(loss / (2 * n))
+
+
+def codeword_diversity_ref(codebooks):
+    """Mean cosine over the ordered pairs (i != j) of each book's codewords, averaged over books."""
+    out = []
+    for cb in np.asarray(codebooks, np.float64):
+        u = cb / np.sqrt((cb * cb).sum(-1, keepdims=True) + 1e-12)
+        k = len(u)
+        out.append(np.mean([u[i] @ u[j] for i in range(k) for j in range(k) if i != j]))
+    return float(np.mean(out))

@@ -84,15 +84,16 @@ def tokenizer_report(codes, emb, codebook_size, k=10):
             "neighbourhood": neighbourhood_score(emb, codes, k)}
 
 
-def write_outputs(folder, items, codes, emb, codebook_size, k, **meta):
-    """Write ``semantic_ids.csv``, ``semantic_ids.npy``, ``tokenizer_report.json``, then ``meta.json``."""
+def write_outputs(folder, items, codes, emb, codebook_size, k, extra=None, **meta):
+    """Write ``semantic_ids.csv``, ``semantic_ids.npy``, ``tokenizer_report.json`` (plus the method's
+    ``extra`` fields), then ``meta.json``."""
     sid = with_dedup(codes)
     m = codes.shape[1]
     df = pd.DataFrame(sid, columns=[f"c{i + 1}" for i in range(m)] + ["dedup"])
     df.insert(0, "item_id", items["item_id"].values)
     write_text(os.path.join(folder, "semantic_ids.csv"), df.to_csv(index=False))
     write_npy(os.path.join(folder, "semantic_ids.npy"), sid)
-    report = tokenizer_report(codes, emb, codebook_size, k)
+    report = {**tokenizer_report(codes, emb, codebook_size, k), **(extra or {})}
     write_json(os.path.join(folder, "tokenizer_report.json"), report)
     write_meta(folder, STAGE, num_items=int(len(sid)), levels=int(m), codebook_size=int(codebook_size),
                dedup_size=int(sid[:, -1].max() + 1), **meta)

@@ -38,7 +38,11 @@ def kmeans_init(net, x, tc, seed):
     residuals of all levels together. Fitting on level 1 only would leave every codeword at
     the scale of ``z``, and the much smaller residuals of levels 2+ would snap to one or two.
     """
-    residual = net.encoder(Tensor(x)).asnumpy()
+    kmeans_fit(net.quantizer, net.encoder(Tensor(x)).asnumpy(), tc, seed)
+
+
+def kmeans_fit(quantizer, residual, tc, seed):
+    """The codebooks of :func:`kmeans_init`, fit on latents ``residual [B, d]`` (NumPy)."""
     if tc["shared_codebook"]:
         def fit(points):
             km = KMeans(tc["codebook_size"], n_init=1, max_iter=tc["kmeans_iters"], random_state=seed)
@@ -47,7 +51,7 @@ def kmeans_init(net, x, tc, seed):
         for _ in range(3):
             _, _, residuals = rq_levels(Tensor(residual), Tensor(np.repeat(book[None], tc["levels"], 0)))
             book = fit(residuals.asnumpy().reshape(-1, residual.shape[1]))
-        net.quantizer.set_codebooks(book[None])
+        quantizer.set_codebooks(book[None])
         return
     books = []
     for _ in range(tc["levels"]):
@@ -55,7 +59,14 @@ def kmeans_init(net, x, tc, seed):
         centers = km.cluster_centers_.astype(np.float32)
         books.append(centers)
         residual = residual - centers[km.labels_]
-    net.quantizer.set_codebooks(np.stack(books))
+    quantizer.set_codebooks(np.stack(books))
+
+
+def init_rows(tc, n, workers, seed):
+    """Rows k-means init fits, seen whole by every worker: the first global batch of epoch 0
+    (``tokenizer.kmeans_init_rows: 0``, the papers'), every item (-1), or that many seeded rows."""
+    rows = {0: tc["batch_size"] * workers, -1: n}.get(tc["kmeans_init_rows"], tc["kmeans_init_rows"])
+    return np.random.default_rng([seed, 0]).permutation(n)[:min(rows, n)]
 
 
 def reseed_dead(net, x, used, seed):
@@ -130,9 +141,8 @@ class TokenizerHooks(Hooks):
         return (Tensor(self.emb[self.w.shard(rows)]),)
 
     def on_fresh_start(self):
-        if self.tc["kmeans_init"]:       # on the first global batch, which every worker sees whole
-            n, gbs = len(self.emb), self.tc["batch_size"] * self.w.size
-            kmeans_init(self.net, self.emb[np.random.default_rng([self.seed, 0]).permutation(n)[:gbs]], self.tc,
+        if self.tc["kmeans_init"]:
+            kmeans_init(self.net, self.emb[init_rows(self.tc, len(self.emb), self.w.size, self.seed)], self.tc,
                         self.seed)
 
     def on_outputs(self, outputs):

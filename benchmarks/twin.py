@@ -1,0 +1,374 @@
+"""cost-ms's generator (MindSpore, graph mode) against its PyTorch twin (benchmarks/torch_twin.py), same CPU, one run.
+
+Both train the same model (same sizes, loss, AdamW) on the same real Amazon Office batches, built once by
+cost-ms's own input pipeline (``GeneratorInputs``: samples, ``decoder_io``, ``bucket_batches``) and handed to
+each child as one ``.npz``, then beam-search (beam 20, trie-constrained) the first ``--users`` test users.
+Each (implementation, config, lengths) runs in its own process, so its peak RSS is its own, alternating A/B
+(cost_ms, torch, cost_ms, torch, ...) over ``--repeats``::
+
+    python -m cost_ms tokenize configs/amazon-office.yaml          # once: runs/amazon-office/tokenize-minilm-rqvae-co
+    python benchmarks/twin.py [--config tiger wide384 cpu] [--steps 20] [--users 256] [--repeats 3] [--out PATH]
+    python benchmarks/twin.py --config cpu --steps 3 --users 16 --repeats 1 --out /tmp/twin-smoke.json   # smoke
+
+lengths ``full``: every batch uses the full ``max_history`` (what PyTorch peers train on). ``data``: the
+same sample indices in cost-ms's length-bucket plan (``generator.length_buckets``), which cost_ms crops to
+each batch's bucket; the twin still pads to full, as peers do. Warm-up (one step per distinct batch
+shape: MindSpore compiles one graph per shape; one beam batch) is not timed; ``compile_s`` reports it.
+Constant lr (cost-ms's trainer uses a warm-up/cosine schedule; the cost per step is the same).
+
+Output (``--out``, default benchmarks/results/twin.json, written atomically): a list of rows, one per
+(config, lengths); every measured field is ``{"cost_ms": S, "torch": S}`` with ``S = {"min", "median",
+"all"}`` over the repeats: ``train_samples_per_s``, ``peak_rss_mb`` (VmHWM after training, before any beam
+search), ``beam20_ms_per_user`` (measured in the ``full`` child only, and the same in both rows of a config:
+beam search always reads full histories; users in batches of ``beam_batch`` = min(eval_batch_size, users),
+the last padded, as the Evaluator does) and ``beam_peak_rss_mb``. ``params`` are plain counts; ``threads``
+are MindSpore's ``runtime_num_threads`` and torch's ``get_num_threads()`` (``--threads N`` sets both). On a busy
+machine torch's OpenMP threads degrade badly when the cores are oversubscribed (seen here: beam search 7x
+slower at 2 threads than at 1 under a load of 7 on 2 cores), so run it on a quiet machine. ``--check``
+adds ``check``: cost-ms's weights copied into the twin, dropout off, losses, logits and beam results compared.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+from common import ROOT, _fmt, child, machine, peak_rss_mb
+
+BEAM = 20
+COMMON = ["generator.batch_size=256", "generator.max_history=20"]
+CONFIGS = {   # name -> (config file, overrides)
+    "tiger": ("amazon-office.yaml", []),    # TIGER's size (base.yaml): d 128, 6 x 64 heads, ffn 1024, 4+4 layers
+    "wide384": ("amazon-office.yaml", ["generator.d_model=384", "generator.num_heads=6", "generator.head_dim=64",
+                                       "generator.ffn_dim=1152"]),   # 14.4M parameters with the Office vocab
+    "cpu": ("amazon-office-cpu.yaml", []),  # 2+2 layers, 4 x 32 heads, ffn 512
+}
+
+
+def load_cfg(name):
+    from cost_ms.config import load_config
+    path, over = CONFIGS[name]
+    return load_config(os.path.join(ROOT, "configs", path), COMMON + over)
+
+
+def check_folders(name):
+    """Exit with one line naming the command if the run folder lacks the data or the semantic IDs."""
+    from cost_ms.stages import Stages          # no MindSpore import: the parent stays light
+    st = Stages(load_cfg(name))
+    for folder, cmd, need in ((st.data, "prepare", "meta.json"), (st.tokenize, "tokenize", "semantic_ids.npy")):
+        if not os.path.exists(os.path.join(folder, need)):
+            raise SystemExit(f"error: {folder}/{need} is missing; make it with: "
+                             f"python -m cost_ms {cmd} configs/{CONFIGS[name][0]}")
+
+
+def prepare(name, steps, users, path):
+    """Build the data with cost-ms's pipeline into ``path`` (.npz): training arrays, the batch plan, eval users.
+
+    ``src [S, 80] int32``, ``dec_in/target [S, L]``, ``idx [steps, 256]`` sample indices with ``size [steps]``
+    (the bucket, in items, cost-ms crops each batch to), ``eval_src [U, 80]``, ``sid [N, L]``, the vocabulary
+    (``level_sizes``, ``offsets``, ``vocab_size``, ``bos``) and the resolved config.
+    """
+    import numpy as np
+    from cost_ms.generator import GeneratorInputs
+    from cost_ms.generator.samples import decoder_io
+    from cost_ms.generator.trainer import bucket_batches
+    from cost_ms.generator.vocab import BOS
+    from cost_ms.stages import Stages
+    cfg = load_cfg(name)
+    st = Stages(cfg)
+    prep = st.prepared()
+    inputs = GeneratorInputs(cfg, prep, st.semantic_ids(prep))
+    gc = cfg["generator"]
+    src, tgt_items = inputs.builder.training(inputs.train_seqs)
+    dec_in, target = decoder_io(inputs.item_tok[tgt_items])
+    buckets = sorted({b for b in gc["length_buckets"] if b < gc["max_history"]} | {gc["max_history"]})
+    hist_items = (src != 0).sum(1) // inputs.vocab.length
+    plan, epoch = [], 0
+    while len(plan) < steps:     # the trainer's own plan: epoch 0, then 1, ... of (seed, epoch)
+        rng = np.random.default_rng([cfg["run"]["seed"], epoch])
+        plan += bucket_batches(hist_items, buckets, gc["batch_size"], rng)
+        epoch += 1
+    hist, targets = inputs.histories("test")
+    keep = sorted(hist)[:users]
+    _, eval_src, _ = inputs.builder.evaluation({u: hist[u] for u in keep}, targets)
+    np.savez(path, src=src, dec_in=dec_in, target=target, idx=np.stack([i for _, i in plan[:steps]]),
+             size=np.array([s for s, _ in plan[:steps]]), eval_src=eval_src, sid=inputs.sid,
+             level_sizes=np.array(inputs.vocab.level_sizes), offsets=inputs.vocab.offsets,
+             vocab_size=np.array(inputs.vocab.size), bos=np.array(BOS), cfg=np.array(json.dumps(cfg)))
+
+
+class Data:
+    """The .npz of :func:`prepare`. Imports NumPy only: importing any ``cost_ms.generator`` module would
+    import MindSpore (the package's ``__init__``), and the twin's child must not pay for it."""
+
+    def __init__(self, path):
+        import numpy as np
+        z = np.load(path)
+        self.__dict__.update({k: z[k] for k in z.files if k != "cfg"})
+        self.cfg = json.loads(str(z["cfg"]))
+        self.gc = self.cfg["generator"]
+        self.level_sizes, self.offsets = [int(x) for x in self.level_sizes], [int(x) for x in self.offsets]
+        self.vocab_size, self.bos = int(self.vocab_size), int(self.bos)
+        self.length, self.src_len = len(self.level_sizes), self.src.shape[1]
+        self.beam_batch = min(self.gc["eval_batch_size"], len(self.eval_src))
+
+    def batch(self, i, lengths):
+        """Plan batch ``i`` as NumPy ``(src, dec_in, target)``; ``data`` crops ``src`` to its bucket."""
+        idx = self.idx[i]
+        cols = self.size[i] * self.length if lengths == "data" else self.src_len
+        return self.src[idx][:, -cols:], self.dec_in[idx], self.target[idx]
+
+    def beam_chunks(self):
+        """``eval_src`` in chunks of ``beam_batch`` users, the last padded with copies of its first row."""
+        import numpy as np
+        for s in range(0, len(self.eval_src), self.beam_batch):
+            part = self.eval_src[s:s + self.beam_batch]
+            yield len(part), np.concatenate([part, np.repeat(part[:1], self.beam_batch - len(part), 0)])
+
+
+def _time_training(run, sync, d, steps, lengths):
+    """``run(i)`` trains on plan batch ``i``; one untimed step per distinct batch shape first."""
+    sizes = [int(s) if lengths == "data" else d.gc["max_history"] for s in d.size[:steps]]
+    t = time.time()
+    warm_loss = [sync(run(sizes.index(s))) for s in sorted(set(sizes))]
+    compile_s = time.time() - t
+    t = time.time()
+    for i in range(steps):
+        loss = run(i)
+    end_loss = sync(loss)
+    dt = time.time() - t
+    return {"train_samples_per_s": steps * d.idx.shape[1] / dt, "ms_per_step": 1000 * dt / steps,
+            "batch_items": {str(s): sizes.count(s) for s in sorted(set(sizes))},
+            "compile_s": compile_s, "loss_warm": warm_loss[0], "loss_end": end_loss, "peak_rss_mb": peak_rss_mb()}
+
+
+def _beam_result(search, d):
+    import numpy as np
+    t = time.time()
+    search(next(d.beam_chunks())[1])                  # warm-up (cost_ms: compiles the encoder and 4 step graphs)
+    warm = time.time() - t
+    t = time.time()
+    items = np.concatenate([search(part)[:n] for n, part in d.beam_chunks()])
+    dt = time.time() - t
+    ok = bool(((items >= 0) & (items < len(d.sid))).all() and all(len(set(r)) == len(r) for r in items))
+    return {"beam20_ms_per_user": 1000 * dt / len(items), "beam_compile_s": warm, "beam_valid_distinct": ok,
+            "beam_batch": d.beam_batch, "beam_peak_rss_mb": peak_rss_mb(), "_items": items}
+
+
+def cost_ms_net(d):
+    from types import SimpleNamespace
+
+    from cost_ms.generator import build_network
+    from cost_ms.generator.beam_search import PrefixIndex
+    from cost_ms.generator.vocab import Vocab
+    vocab = Vocab(d.level_sizes, d.gc["user_buckets"])
+    assert vocab.size == d.vocab_size and list(vocab.offsets) == d.offsets
+    net = build_network(d.cfg, SimpleNamespace(vocab=vocab, src_len=d.src_len))
+    return net, vocab, PrefixIndex(d.sid, vocab.level_sizes)
+
+
+def run_cost_ms(d, steps, lengths, beam, threads=0):
+    import mindspore as ms
+    from mindspore import Tensor, nn
+
+    from cost_ms.engine import make_train_step
+    from cost_ms.generator.beam_search import BeamSearcher
+    from cost_ms.generator.transformer import Seq2SeqWithLoss
+    from cost_ms.runtime import init_runtime
+    if threads:
+        ms.set_context(runtime_num_threads=threads)
+    init_runtime("CPU", "graph", d.cfg["run"]["seed"])
+    net, vocab, index = cost_ms_net(d)
+    out = {"params": int(sum(p.size for p in net.trainable_params())), "threads": ms.get_context("runtime_num_threads")}
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
+    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2)
+    net.set_train(True)
+    out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
+                              lambda x: float(x.asnumpy()), d, steps, lengths))
+    if beam:
+        searcher = BeamSearcher(net, vocab, index, BEAM, d.beam_batch)
+        out.update(_beam_result(lambda src: searcher.search(src)[0], d))
+    return out
+
+
+def twin(d):
+    import torch
+
+    from torch_twin import PrefixTable, beam_search, create_twin
+    torch.manual_seed(d.cfg["run"]["seed"])
+    model = create_twin(d.gc, d.vocab_size, d.src_len, d.length)
+    table = PrefixTable(d.sid, d.level_sizes)
+
+    def search(src):
+        return beam_search(model, table, torch.from_numpy(src).long(), BEAM, d.bos, d.offsets, d.level_sizes)[0].numpy()
+    return model, search
+
+
+def run_torch(d, steps, lengths, beam, threads=0):   # lengths: the same batches either way, padded to full
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+
+    from torch_twin import loss_and_accuracy, num_params
+    model, search = twin(d)
+    out = {"params": num_params(model), "threads": torch.get_num_threads()}
+    opt = torch.optim.AdamW(model.parameters(), lr=d.gc["lr"], eps=1e-6, weight_decay=d.gc["weight_decay"])
+
+    def run(i):
+        model.train()
+        src, dec_in, target = (torch.from_numpy(a).long() for a in d.batch(i, "full"))   # peers pad to full
+        opt.zero_grad(set_to_none=True)
+        loss, _ = loss_and_accuracy(model, src, dec_in, target)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    out.update(_time_training(run, lambda x: float(x.item()), d, steps, "full"))   # one shape: one warm-up
+    if beam:
+        out.update(_beam_result(search, d))
+    return out
+
+
+def run_check(d):
+    """cost-ms's initial weights copied into the twin; dropout off; losses, logits and beam results compared."""
+    import numpy as np
+    import torch
+    from mindspore import Tensor
+
+    from cost_ms.generator.beam_search import BeamSearcher
+    from cost_ms.generator.transformer import Seq2SeqWithLoss
+    from cost_ms.runtime import init_runtime
+    from torch_twin import copy_from_mindspore, loss_and_accuracy
+    init_runtime("CPU", "graph", d.cfg["run"]["seed"])
+    net, vocab, index = cost_ms_net(d)
+    model, search = twin(d)
+    copy_from_mindspore(model, net)
+    net.set_train(False)
+    model.eval()
+    i = int(np.argmin(d.size))                          # the plan's shortest bucket: cropping is exercised
+    full, crop = d.batch(i, "full"), d.batch(i, "data")
+    with_loss = Seq2SeqWithLoss(net)
+    ms_full, ms_crop = (float(with_loss(*(Tensor(a) for a in b))[0].asnumpy()) for b in (full, crop))
+    with torch.no_grad():
+        t_full = float(loss_and_accuracy(model, *(torch.from_numpy(a).long() for a in full))[0])
+        t_logits = model(*(torch.from_numpy(a).long() for a in full[:2])).numpy()
+    ms_logits = net(Tensor(full[0]), Tensor(full[1])).asnumpy()
+    n = d.beam_batch
+    ms_items = BeamSearcher(net, vocab, index, BEAM, n).search(d.eval_src[:n])[0]
+    t_items = search(d.eval_src[:n])
+    pairs = list(zip(ms_items, t_items))
+    return {"loss_cost_ms_full": ms_full, "loss_cost_ms_cropped": ms_crop, "loss_torch_full": t_full,
+            "crop_bucket_items": int(d.size[i]), "logits_max_abs_diff": float(np.abs(ms_logits - t_logits).max()),
+            "beam_users": n, "beam_same_top20_lists": float(np.mean([(a == b).all() for a, b in pairs])),
+            "beam_same_top20_sets": float(np.mean([set(a) == set(b) for a, b in pairs]))}
+
+
+def _stats(xs):
+    return {"min": min(xs), "median": statistics.median(xs), "all": xs}
+
+
+def build_rows(results, checks, a):
+    rows = []
+    for name in a.config:
+        full = results[(name, "full")]
+        for lengths in ("full", "data"):
+            res = results[(name, lengths)]
+            row = {"config": name, "lengths": lengths, "params": {k: v[0]["params"] for k, v in res.items()}}
+            for key in ("train_samples_per_s", "peak_rss_mb", "ms_per_step", "compile_s", "loss_end"):
+                row[key] = {k: _stats([r[key] for r in v]) for k, v in res.items()}
+            for key in ("beam20_ms_per_user", "beam_peak_rss_mb", "beam_compile_s"):
+                row[key] = {k: _stats([r[key] for r in v]) for k, v in full.items()}
+            row["cost_ms_batch_items"] = res["cost_ms"][0]["batch_items"]     # timed batches per crop length
+            row["beam_valid_distinct"] = {k: all(r["beam_valid_distinct"] for r in v) for k, v in full.items()}
+            row.update(steps=a.steps, users=a.users, beam=BEAM, beam_batch=full["cost_ms"][0]["beam_batch"],
+                       batch_size=256, max_history=20, repeats=a.repeats,
+                       threads={k: v[0]["threads"] for k, v in res.items()}, machine=machine())
+            if name in checks:
+                row["check"] = checks[name]
+            rows.append(row)
+    return rows
+
+
+def print_table(rows):
+    cols = ["config", "lengths", "params cm/torch", "samples/s cm", "torch", "x", "rss MB cm", "torch",
+            "beam ms/user cm", "torch", "x"]
+    lines = []
+    for r in rows:
+        tr, rss, bm = ({i: r[k][i]["median"] for i in ("cost_ms", "torch")}
+                       for k in ("train_samples_per_s", "peak_rss_mb", "beam20_ms_per_user"))
+        lines.append([r["config"], r["lengths"], f"{r['params']['cost_ms']}/{r['params']['torch']}",
+                      tr["cost_ms"], tr["torch"], tr["cost_ms"] / tr["torch"], rss["cost_ms"], rss["torch"],
+                      bm["cost_ms"], bm["torch"], bm["torch"] / bm["cost_ms"]])
+    widths = [max(len(c), *(len(_fmt(ln[j])) for ln in lines)) for j, c in enumerate(cols)]
+    print("medians over repeats; x = cost_ms speed / torch speed")
+    for ln in [cols] + lines:
+        print("  ".join(_fmt(v).ljust(w) for v, w in zip(ln, widths)))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument("--steps", type=int, default=20, help="timed training steps per child")
+    p.add_argument("--users", type=int, default=256, help="test users beam-searched per child")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for both (MindSpore runtime_num_threads, "
+                   "torch.set_num_threads); 0 = each framework's default")
+    p.add_argument("--check", action="store_true", help="also compare the two with cost-ms's weights copied in")
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "twin.json"))
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--lengths", help=argparse.SUPPRESS)
+    p.add_argument("--beam", type=int, default=0, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    a.out = os.path.abspath(a.out)
+    if a.variant == "prepare":                       # a child, so that the parent never imports MindSpore
+        prepare(a.config[0], a.steps, a.users, a.data)
+        print(json.dumps({"prepared": a.data}))
+        return
+    if a.variant:                                    # a child: one measurement, one JSON line
+        d = Data(a.data)
+        if a.variant == "check":
+            out = run_check(d)
+        else:
+            out = {"cost_ms": run_cost_ms, "torch": run_torch}[a.variant](d, a.steps, a.lengths, a.beam, a.threads)
+        out.pop("_items", None)
+        print(json.dumps(out))
+        return
+    os.chdir(ROOT)                                   # the run folder is runs/amazon-office under the checkout
+    for name in a.config:
+        check_folders(name)
+    tmp = tempfile.mkdtemp(prefix="twin-")
+    try:
+        data = {}
+        for name in a.config:
+            data[name] = os.path.join(tmp, f"{name}.npz")
+            child(__file__, "prepare", "--config", name, "--steps", str(a.steps), "--users", str(a.users),
+                  "--data", data[name])
+        checks = {name: child(__file__, "check", "--data", data[name]) for name in a.config} if a.check else {}
+        results = {}
+        for r in range(a.repeats):
+            for name in a.config:
+                for lengths in ("full", "data"):
+                    for impl in ("cost_ms", "torch"):          # A/B alternating
+                        print(f"[{r + 1}/{a.repeats}] {name} {lengths} {impl}", file=sys.stderr, flush=True)
+                        res = child(__file__, impl, "--data", data[name], "--lengths", lengths, "--steps",
+                                    str(a.steps), "--beam", str(int(lengths == "full")), "--threads", str(a.threads))
+                        results.setdefault((name, lengths), {}).setdefault(impl, []).append(res)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows = build_rows(results, checks, a)
+    for r in rows:
+        if r["params"]["cost_ms"] != r["params"]["torch"]:
+            print(f"warning: {r['config']}: parameter counts differ {r['params']}", file=sys.stderr)
+    print_table(rows)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out + ".tmp", "w") as f:
+        json.dump(rows, f, indent=2)
+    os.replace(a.out + ".tmp", a.out)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
