@@ -19,7 +19,7 @@ from ..errors import CostError
 from ..parallel import GatherWithGrad, world
 from ..runtime import set_seed
 from .simcit import SimCIT, SimCITEncoder, SimCITWithLoss
-from .trainer import embedding_fingerprint, init_rows, kmeans_fit
+from .trainer import embedding_fingerprint, init_rows, kmeans_fit, padded_chunks
 
 log = logging.getLogger("cost_ms.tokenizer")
 
@@ -127,14 +127,8 @@ def encode_simcit(net, views, chunk=4096):
     """Hard codes ``[N, M]`` and fusion weights ``[N, V]`` of every item, in padded fixed-size chunks."""
     enc = SimCITEncoder(net)
     enc.set_train(False)
-    n = len(views[0])
-    chunk = min(chunk, n)
     codes, alphas = [], []
-    for start in range(0, n, chunk):
-        part = [v[start:start + chunk] for v in views]
-        m = len(part[0])
-        if m < chunk:
-            part = [np.concatenate([p, np.zeros((chunk - m, p.shape[1]), np.float32)]) for p in part]
+    for m, part in padded_chunks(views, chunk):
         c, a = enc(*[Tensor(p) for p in part])
         codes.append(c.asnumpy()[:m])
         alphas.append(a.asnumpy()[:m])

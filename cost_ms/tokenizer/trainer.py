@@ -110,18 +110,24 @@ class CodeEncoder(nn.Cell):
         return rq_encode(self.net.encoder(x), self.net.quantizer.codebooks())
 
 
+def padded_chunks(matrices, chunk):
+    """Yield ``(n, [chunk rows of each matrix])``: fixed-size row chunks of equally long matrices, the last one
+    zero-padded (static shapes for graph mode); ``n`` real rows in each."""
+    total = len(matrices[0])
+    chunk = min(chunk, total)
+    for start in range(0, total, chunk):
+        part = [m[start:start + chunk] for m in matrices]
+        n = len(part[0])
+        if n < chunk:
+            part = [np.concatenate([p, np.zeros((chunk - n, p.shape[1]), np.float32)]) for p in part]
+        yield n, part
+
+
 def encode_items(net, emb, chunk=4096):
     """Codes for every row of ``emb``, in fixed-size chunks (the last one padded) for static shapes."""
     enc = CodeEncoder(net)
     enc.set_train(False)
-    chunk = min(chunk, len(emb))
-    out = []
-    for start in range(0, len(emb), chunk):
-        x = emb[start:start + chunk]
-        n = len(x)
-        if n < chunk:
-            x = np.concatenate([x, np.zeros((chunk - n, x.shape[1]), np.float32)])
-        out.append(enc(Tensor(x)).asnumpy()[:n])
+    out = [enc(Tensor(x)).asnumpy()[:n] for n, (x,) in padded_chunks([emb], chunk)]
     return np.concatenate(out).astype(np.int64)
 
 
