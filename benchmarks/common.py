@@ -44,11 +44,15 @@ def report(name, rows, columns, extra=None):
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     for r in rows:
         print("  ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(columns, widths)))
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"{name}.json")
+    write_json(os.path.join(ROOT, "benchmarks", "results", f"{name}.json"),
+               {"benchmark": name, **machine(), **(extra or {}), "rows": rows})
+
+
+def write_json(path, obj):
+    """Write ``obj`` as JSON to ``path`` atomically (temp file, then rename) and say where."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path + ".tmp", "w") as f:
-        json.dump({"benchmark": name, **machine(), **(extra or {}), "rows": rows}, f, indent=2)
+        json.dump(obj, f, indent=2)
     os.replace(path + ".tmp", path)
     print(f"wrote {os.path.relpath(path, ROOT)}")
 

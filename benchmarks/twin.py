@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, _fmt, child, machine, peak_rss_mb
+from common import ROOT, _fmt, child, machine, peak_rss_mb, write_json
 
 BEAM = 20
 COMMON = ["generator.batch_size=256", "generator.max_history=20"]
@@ -207,24 +207,33 @@ def twin(d):
     return model, search
 
 
-def run_torch(d, steps, lengths, beam, threads=0):   # lengths: the same batches either way, padded to full
+def torch_trainer(d, model):
+    """``run(i)``: one AdamW step of the twin on plan batch ``i``, padded to full length as peers train."""
     import torch
-    if threads:
-        torch.set_num_threads(threads)
 
-    from torch_twin import loss_and_accuracy, num_params
-    model, search = twin(d)
-    out = {"params": num_params(model), "threads": torch.get_num_threads()}
+    from torch_twin import loss_and_accuracy
     opt = torch.optim.AdamW(model.parameters(), lr=d.gc["lr"], eps=1e-6, weight_decay=d.gc["weight_decay"])
 
     def run(i):
         model.train()
-        src, dec_in, target = (torch.from_numpy(a).long() for a in d.batch(i, "full"))   # peers pad to full
+        src, dec_in, target = (torch.from_numpy(a).long() for a in d.batch(i, "full"))
         opt.zero_grad(set_to_none=True)
         loss, _ = loss_and_accuracy(model, src, dec_in, target)
         loss.backward()
         opt.step()
         return loss.detach()
+    return run
+
+
+def run_torch(d, steps, lengths, beam, threads=0):   # lengths: the same batches either way, padded to full
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+
+    from torch_twin import num_params
+    model, search = twin(d)
+    out = {"params": num_params(model), "threads": torch.get_num_threads()}
+    run = torch_trainer(d, model)
     out.update(_time_training(run, lambda x: float(x.item()), d, steps, "full"))   # one shape: one warm-up
     if beam:
         out.update(_beam_result(search, d))
@@ -363,11 +372,7 @@ def main():
         if r["params"]["cost_ms"] != r["params"]["torch"]:
             print(f"warning: {r['config']}: parameter counts differ {r['params']}", file=sys.stderr)
     print_table(rows)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out + ".tmp", "w") as f:
-        json.dump(rows, f, indent=2)
-    os.replace(a.out + ".tmp", a.out)
-    print(f"wrote {a.out}")
+    write_json(a.out, rows)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,12 @@ def validate(cfg):
         raise CostError(f"unknown tokenizer.method '{tok['method']}'; choose one of: random, rqvae, simcit")
     if tok["method"] == "simcit" and (not tok["views"] or len(set(tok["views"])) != len(tok["views"])):
         raise CostError(f"tokenizer.views must name one or more distinct views, got {tok['views']!r}")
+    for key in ("gumbel_tau", "tau"):
+        if not tok[key] > 0:
+            raise CostError(f"tokenizer.{key} must be > 0, got {tok[key]}")
+    for key in ("gumbel_scale", "entropy_weight", "diversity_weight"):
+        if tok[key] < 0:
+            raise CostError(f"tokenizer.{key} must be >= 0, got {tok[key]}")
     if tok["loss"] not in ("re", "co", "re+co"):
         raise CostError(f"unknown tokenizer.loss '{tok['loss']}'; choose one of: co, re, re+co "
                         f"(random hashing is tokenizer.method=random)")

@@ -36,6 +36,8 @@ def test_set_overrides_and_types():
     ("tokenizer.levels=three", "'tokenizer.levels' in --set must be int"),
     ("tokenizer.shared_codebook=1", "must be bool"),
     ("generator.beam_size=10", "beam_size (10) must be >="),
+    ("tokenizer.entropy_weight=-0.5", "tokenizer.entropy_weight must be >= 0, got -0.5"),
+    ("tokenizer.gumbel_tau=0", "tokenizer.gumbel_tau must be > 0, got 0.0"),
 ])
 def test_bad_keys_are_named(override, message):
     with pytest.raises(CostError, match=message.replace("(", r"\(").replace(")", r"\)")):

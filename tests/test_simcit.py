@@ -11,7 +11,8 @@ from mindspore import Tensor
 from cost_ms.tokenizer import numpy_ref as ref
 from cost_ms.tokenizer.functional import rq_levels
 from cost_ms.tokenizer.simcit import SimCIT, SimCITWithLoss, nt_xent_masks
-from cost_ms.tokenizer.simcit_functional import align_loss, codeword_diversity, fuse, soft_rq_levels
+from cost_ms.tokenizer.simcit_functional import (align_loss, code_usage_entropy, codeword_diversity, fuse,
+                                                soft_rq_levels)
 from tests.conftest import ROOT, shared
 from tests.test_cli_e2e import cli
 
@@ -93,24 +94,46 @@ def test_masks_place_the_local_batch_among_gathered_negatives():
     assert pos.tolist() == [6, 7, 2, 3]
 
 
+def test_code_usage_entropy_matches_twin_and_hand_example(ms_mode, rng):
+    z, books, _ = _case(rng)
+    residuals = rng.normal(size=(3,) + z.shape).astype(np.float32)
+    got = float(code_usage_entropy(Tensor(residuals), Tensor(books), 0.7))
+    assert got == pytest.approx(ref.code_usage_entropy_ref(residuals, books, 0.7), rel=1e-5, abs=1e-6)
+    # by hand: K = 2 codewords at -1 and +1, items at -1 and +1, t_g = 1. Each item's distances are 0 and 4,
+    # p = (1, e^-4) / (1 + e^-4) = (s, 1 - s) with s = 1 / (1 + e^-4); the batch mean is (1/2, 1/2).
+    # L = H(s) - log 2 with H(s) = -s log s - (1 - s) log(1 - s).
+    s = 1.0 / (1.0 + np.exp(-4.0))
+    want = -s * np.log(s) - (1 - s) * np.log(1 - s) - np.log(2.0)
+    two = code_usage_entropy(Tensor(np.array([[[-1.0], [1.0]]], np.float32)),
+                             Tensor(np.array([[[-1.0], [1.0]]], np.float32)), 1.0)
+    assert float(two) == pytest.approx(want, rel=1e-5)
+    # every item on one codeword (far from the other): confident but unbalanced -> ~0, the worst balance
+    one = code_usage_entropy(Tensor(np.full((1, 4, 1), -1.0, np.float32)),
+                             Tensor(np.array([[[-1.0], [9.0]]], np.float32)), 1.0)
+    assert float(one) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_cell_loss_equals_twin_composition(graph_mode, rng):
-    """SimCITWithLoss = mean over views of the twin's NT-Xent + weight x diversity, on the cell's own weights."""
+    """SimCITWithLoss = mean over views of the twin's NT-Xent + weights x (diversity, entropy), on the cell's
+    own weights."""
     views = [rng.normal(size=(8, 10)).astype(np.float32), rng.normal(size=(8, 7)).astype(np.float32)]
     net = SimCIT([10, 7], [12], 6, 2, 4, False, 5, 9, 0.3)
-    with_loss = SimCITWithLoss(net, 0.2, 0.5, 8)
+    with_loss = SimCITWithLoss(net, 0.2, 0.5, 8, entropy_weight=0.7)
     noise = np.zeros((2, 8, 4), np.float32)
-    loss, align, div, per_view, codes, weight = with_loss(Tensor(noise), *[Tensor(v) for v in views])
+    loss, align, div, ent, per_view, codes, weight = with_loss(Tensor(noise), *[Tensor(v) for v in views])
     h = [ref.mlp_ref(enc.weights(), v, "silu") for enc, v in zip(net.encoders, views)]
     scores = np.stack([net.fusion.score(Tensor(x.astype(np.float32))).asnumpy()[:, 0] for x in h])
     z, alpha = ref.fuse_ref(np.stack(h), scores)
     z = z / np.linalg.norm(z, axis=1, keepdims=True)               # tokenizer.unit_latent
-    codes_ref, quants, _ = ref.soft_rq_levels_ref(z, net.quantizer.codebook.asnumpy(), noise, 0.3)
+    codes_ref, quants, residuals = ref.soft_rq_levels_ref(z, net.quantizer.codebook.asnumpy(), noise, 0.3)
     q = ref.mlp_ref(net.q_proj.weights(), quants.sum(0), "silu")
     want = [ref.align_loss_ref(q, ref.mlp_ref(p.weights(), x, "silu"), 0.2) for p, x in zip(net.v_proj, h)]
     np.testing.assert_array_equal(codes.asnumpy(), codes_ref)
     np.testing.assert_allclose(per_view.asnumpy(), want, rtol=1e-4)
     div_ref = ref.codeword_diversity_ref(net.quantizer.codebook.asnumpy())
-    assert float(loss) == pytest.approx(np.mean(want) + 0.5 * div_ref, rel=1e-4)
+    ent_ref = ref.code_usage_entropy_ref(residuals, net.quantizer.codebook.asnumpy(), 0.3)
+    assert float(ent) == pytest.approx(ent_ref, rel=1e-4, abs=1e-5)
+    assert float(loss) == pytest.approx(np.mean(want) + 0.5 * div_ref + 0.7 * ent_ref, rel=1e-4)
     np.testing.assert_allclose(weight.asnumpy(), alpha.mean(0), rtol=1e-4)
 
 

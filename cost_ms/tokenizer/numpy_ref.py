@@ -143,6 +143,19 @@ def align_loss_ref(q, v, tau, same_view=True):
     return float(loss / (2 * n))
 
 
+def code_usage_entropy_ref(residuals, codebooks, t_g):
+    """Per level: the mean entropy of each item's assignment minus the entropy of their mean (nats),
+    averaged over levels; each item's ``p = softmax(-||r - c_k||^2 / t_g)`` (float64)."""
+    out = []
+    for r, cb in zip(np.asarray(residuals, np.float64), np.asarray(codebooks, np.float64)):
+        logits = -((r[:, None, :] - cb[None]) ** 2).sum(-1) / t_g
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        h = lambda a: -(a * np.log(a + 1e-12)).sum(-1)  # noqa: E731
+        out.append(h(p).mean() - h(p.mean(0)))
+    return float(np.mean(out))
+
+
 def codeword_diversity_ref(codebooks):
     """Mean cosine over the ordered pairs (i != j) of each book's codewords, averaged over books."""
     out = []

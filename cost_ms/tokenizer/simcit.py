@@ -5,6 +5,7 @@ SimCIT (Zhai et al., arXiv 2506.16683) drops RQ-VAE's decoder and reconstruction
     view_v [B, D_v] -(MLP_v, SiLU)-> h_v [B, d]  -(attention fusion)-> z [B, d]
     z -(soft residual quantizer, Gumbel, t_g)-> z_q = sum_l q_l [B, d]
     loss = mean_v NT-Xent(P_q(z_q), P_v(h_v)) + lambda * codeword diversity
+           [+ mu * code-usage entropy: our addition, off unless tokenizer.entropy_weight > 0]
 
 At inference the quantizer is the hard argmin of RQ-VAE (:func:`.functional.rq_encode` on ``z``),
 so semantic IDs, dedup and the generator are the same as for the other tokenizers. The maths is
@@ -15,7 +16,7 @@ from mindspore import Tensor, nn, ops
 
 from .cells import MLP, ResidualQuantizer
 from .functional import rq_encode
-from .simcit_functional import align_loss_gathered, codeword_diversity, fuse, soft_rq_levels
+from .simcit_functional import align_loss_gathered, code_usage_entropy, codeword_diversity, fuse, soft_rq_levels
 
 
 class Fusion(nn.Cell):
@@ -62,11 +63,11 @@ class SimCIT(nn.Cell):
 
     def construct(self, noise, *views):
         """Training forward: ``noise [M, B, K]`` Gumbel, views -> ``h [V, B, d]``, ``z_q [B, d]``,
-        ``codes [B, M] int32``, ``alpha [B, V]``."""
+        ``codes [B, M] int32``, ``alpha [B, V]``, ``residuals [M, B, d]`` (each level's input)."""
         h, z, alpha = self.encode(views)
-        codes, quants, _ = soft_rq_levels(z, self.quantizer.codebooks(), noise, self.gumbel_tau,
-                                           self.gumbel_hard)
-        return h, quants.sum(0), codes, alpha
+        codes, quants, residuals = soft_rq_levels(z, self.quantizer.codebooks(), noise, self.gumbel_tau,
+                                                  self.gumbel_hard)
+        return h, quants.sum(0), codes, alpha, residuals
 
 
 def nt_xent_masks(batch, rank=0, world_size=1, same_view=True):
@@ -91,24 +92,26 @@ def nt_xent_masks(batch, rank=0, world_size=1, same_view=True):
 
 
 class SimCITWithLoss(nn.Cell):
-    """Owns SimCIT's loss: the mean over views of the NT-Xent alignment plus ``lambda`` x codeword diversity.
+    """Owns SimCIT's loss: the mean over views of the NT-Xent alignment plus ``lambda`` x codeword diversity
+    plus ``mu`` x code-usage entropy (:func:`.simcit_functional.code_usage_entropy`; ``mu = 0`` is SimCIT).
 
-    Returns ``(loss, align, diversity, align_per_view [V], codes [B, M], fusion_weight [V])``;
-    the first three are scalars. ``gather`` (data parallel, ``tokenizer.global_negatives``)
+    Returns ``(loss, align, diversity, entropy, align_per_view [V], codes [B, M], fusion_weight [V])``;
+    the first four are scalars. ``gather`` (data parallel, ``tokenizer.global_negatives``)
     collects every worker's projections so the negatives are the whole global batch.
     """
 
-    def __init__(self, net, tau, diversity_weight, batch, gather=None, rank=0, world_size=1, same_view=True):
+    def __init__(self, net, tau, diversity_weight, batch, gather=None, rank=0, world_size=1, same_view=True,
+                 entropy_weight=0.0):
         super().__init__()
         self.net = net
-        self.tau, self.diversity_weight = tau, diversity_weight
+        self.tau, self.diversity_weight, self.entropy_weight = tau, diversity_weight, entropy_weight
         self.gather = gather
         self.use_gather = gather is not None
         mask, pos = nt_xent_masks(batch, rank, world_size if self.use_gather else 1, same_view)
         self.self_mask, self.pos_index = Tensor(mask), Tensor(pos)
 
     def construct(self, noise, *views):
-        h, z_q, codes, alpha = self.net(noise, *views)
+        h, z_q, codes, alpha, residuals = self.net(noise, *views)
         q = self.net.q_proj(z_q)
         q_all = q
         if self.use_gather:
@@ -123,8 +126,9 @@ class SimCITWithLoss(nn.Cell):
         per_view = ops.stack(aligns)
         align = per_view.mean()
         diversity = codeword_diversity(self.net.quantizer.codebook)
-        loss = align + self.diversity_weight * diversity
-        return loss, align, diversity, per_view, codes, alpha.mean(0)
+        entropy = code_usage_entropy(residuals, self.net.quantizer.codebooks(), self.net.gumbel_tau)
+        loss = align + self.diversity_weight * diversity + self.entropy_weight * entropy
+        return loss, align, diversity, entropy, per_view, codes, alpha.mean(0)
 
 
 class SimCITEncoder(nn.Cell):

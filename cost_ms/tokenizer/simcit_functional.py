@@ -13,7 +13,12 @@ item is aligned, contrastively, with each of its views (text, collaborative, att
 * per view, InfoNCE between the projected quantized item and the projected view encoding,
   with the other in-batch items' view encodings *and* quantized vectors as negatives (the
   NT-Xent form over the ``2B`` vectors) -> :func:`align_loss`;
-* codeword diversity: mean pairwise cosine of each level's codewords -> :func:`codeword_diversity`.
+* codeword diversity: mean pairwise cosine of each level's codewords -> :func:`codeword_diversity`;
+* code-usage entropy (our addition, not in SimCIT; the entropy penalty of LFQ, Yu et al. 2023,
+  "Language Model Beats Diffusion"): ``mean_b H(p_b) - H(mean_b p_b)`` of each level's noise-free
+  assignment ``p = softmax(-||r - c_k||^2 / t_g)`` -> :func:`code_usage_entropy`. Its first part makes
+  each item's soft assignment confident, so the soft path trained on is the hard path read at
+  inference; its second spreads the batch over the codebook.
 
 Each function has a NumPy twin ``<name>_ref`` in :mod:`cost_ms.tokenizer.numpy_ref`.
 Shapes: ``z, r: [B, d]``, ``codebooks: [M, K, d]``, ``noise: [M, B, K]``, ``h: [V, B, d]``.
@@ -82,6 +87,21 @@ def align_loss_gathered(q, v, q_all, v_all, tau, self_mask, pos_index):
     logits = ops.matmul(anchors, negatives.T) / tau + self_mask
     pos = ops.gather_elements(logits, 1, pos_index.reshape(-1, 1)).reshape(-1)
     return (ops.logsumexp(logits, -1) - pos).mean()
+
+
+def code_usage_entropy(residuals, codebooks, t_g):
+    """Per level ``mean_b H(p_b) - H(mean_b p_b)`` in nats, averaged over levels; in ``[-log K, log K]``.
+
+    ``residuals [M, B, d]`` (the inputs of each level, as :func:`soft_rq_levels` returns them),
+    ``codebooks [M, K, d]``; ``p_b = softmax(-||r_b - c_k||^2 / t_g)`` over ``k``.
+    """
+    out = []
+    for level in range(codebooks.shape[0]):
+        p = ops.softmax(-sq_dist(residuals[level], codebooks[level]) / t_g, -1)
+        per_item = -(p * ops.log(p + 1e-12)).sum(-1).mean()
+        mean_p = p.mean(0)
+        out.append(per_item + (mean_p * ops.log(mean_p + 1e-12)).sum())
+    return ops.stack(out).mean()
 
 
 def codeword_diversity(codebooks):

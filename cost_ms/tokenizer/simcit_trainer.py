@@ -47,7 +47,7 @@ class SimCITHooks(Hooks):
     def inputs(self, rows):
         local = self.w.shard(rows)
         rng = np.random.default_rng([self.seed, int(rows[0]), int(rows[-1]), self.w.rank])
-        noise = gumbel(rng, (self.tc["levels"], len(local), self.tc["codebook_size"]))
+        noise = self.tc["gumbel_scale"] * gumbel(rng, (self.tc["levels"], len(local), self.tc["codebook_size"]))
         return (Tensor(noise),) + tuple(Tensor(v[local]) for v in self.views)
 
     def on_fresh_start(self):
@@ -98,12 +98,12 @@ def train_simcit(tc, views, folder, seed, jit=True, progress=True, keep=3, resol
     net = build_simcit(tc, [v.shape[1] for v in views])
     gather = GatherWithGrad(w.rank) if w.distributed and tc["global_negatives"] else None
     with_loss = SimCITWithLoss(net, tc["tau"], tc["diversity_weight"], bs, gather, w.rank, w.size,
-                               tc["same_view_negatives"])
+                               tc["same_view_negatives"], tc["entropy_weight"])
     steps = n // gbs
     total = planned_steps(steps, tc["epochs"])
     lr = create_schedule("cosine", tc["lr"], total, tc["warmup_steps"], 0.05)
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=tc["weight_decay"])
-    step = make_train_step(with_loss, opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters), mean_outputs=3,
+    step = make_train_step(with_loss, opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters), mean_outputs=4,
                            world_size=w.size)
     # the schedule is sized from the epochs, so unlike RQ-VAE a run cannot be extended by raising them
     resume_key = {**{k: v for k, v in tc.items() if k != "ckpt_every_steps"}, "workers": w.size,
@@ -114,7 +114,7 @@ def train_simcit(tc, views, folder, seed, jit=True, progress=True, keep=3, resol
         return [perm[b * gbs:(b + 1) * gbs] for b in range(steps)]
 
     spec = LoopSpec(name="simcit", epochs=tc["epochs"], folder=folder, resume_key=resume_key,
-                    logged=("loss", "align", "diversity"), samples_per_step=gbs, log_every=log_every,
+                    logged=("loss", "align", "diversity", "entropy"), samples_per_step=gbs, log_every=log_every,
                     ckpt_every=tc["ckpt_every_steps"], lr=lr, progress=progress, keep=keep, resolved=resolved)
     hooks = SimCITHooks(net, views, tc, seed, w)
     state = run_loop(step, net, opt, batches, hooks, spec, w, log)
