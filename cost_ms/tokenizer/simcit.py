@@ -5,7 +5,7 @@ SimCIT (Zhai et al., arXiv 2506.16683) drops RQ-VAE's decoder and reconstruction
     view_v [B, D_v] -(MLP_v, SiLU)-> h_v [B, d]  -(attention fusion)-> z [B, d]
     z -(soft residual quantizer, Gumbel, t_g)-> z_q = sum_l q_l [B, d]
     loss = mean_v NT-Xent(P_q(z_q), P_v(h_v)) + lambda * codeword diversity
-           [+ mu * code-usage entropy: our addition, off unless tokenizer.entropy_weight > 0]
+           + mu * code-usage entropy  (our addition; tokenizer.entropy_weight, 0.5 in base.yaml; 0 = SimCIT)
 
 At inference the quantizer is the hard argmin of RQ-VAE (:func:`.functional.rq_encode` on ``z``),
 so semantic IDs, dedup and the generator are the same as for the other tokenizers. The maths is
