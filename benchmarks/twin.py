@@ -30,6 +30,7 @@ adds ``check``: cost-ms's weights copied into the twin, dropout off, losses, log
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -135,14 +136,16 @@ def _time_training(run, sync, d, steps, lengths):
     t = time.time()
     warm_loss = [sync(run(sizes.index(s))) for s in sorted(set(sizes))]
     compile_s = time.time() - t
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t = time.time()
     for i in range(steps):
         loss = run(i)
     end_loss = sync(loss)
     dt = time.time() - t
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps   # fresh pages touched per step
     return {"train_samples_per_s": steps * d.idx.shape[1] / dt, "ms_per_step": 1000 * dt / steps,
             "batch_items": {str(s): sizes.count(s) for s in sorted(set(sizes))},
-            "compile_s": compile_s, "loss_warm": warm_loss[0], "loss_end": end_loss, "peak_rss_mb": peak_rss_mb()}
+            "compile_s": compile_s, "minor_faults_per_step": faults, "loss_warm": warm_loss[0], "loss_end": end_loss, "peak_rss_mb": peak_rss_mb()}
 
 
 def _beam_result(search, d):

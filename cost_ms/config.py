@@ -143,6 +143,10 @@ def validate(cfg):
                         f">= tokenizer.codebook_size ({tok['codebook_size']}); got {rows!r}")
     if gen["d_model"] % gen["num_heads"] and gen["head_dim"] is None:
         raise CostError("generator.d_model must be divisible by generator.num_heads (or set generator.head_dim)")
+    mb = gen["micro_batches"]
+    if not isinstance(mb, int) or mb < 1 or gen["batch_size"] % mb:
+        raise CostError(f"generator.micro_batches must be a whole number >= 1 that divides generator.batch_size "
+                        f"({gen['batch_size']}); got {mb!r}")
     if max(cfg["eval"]["ks"]) > gen["beam_size"]:
         raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(cfg['eval']['ks'])})")
     ks = cfg["eval"]["ks"]

@@ -123,3 +123,31 @@ def test_folded_beams_equal_per_beam_decoding(graph_mode):
     rep = Tensor(np.repeat(np.arange(len(src)), beams).astype(np.int32))
     plain = StepScorer(net)(Tensor(dec_in), memory[rep], Tensor(np.repeat(src, beams, 0))).asnumpy()
     np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_incremental_decoding_equals_teacher_forcing(ms_mode):
+    """Cached keys/values with a beam reorder each step == the full prefix decoded from scratch."""
+    from mindspore import Tensor
+    from cost_ms.generator.beam_search import MemoryEncoder, StepScorer
+    from cost_ms.generator.incremental import CrossMemory, DecodeStep
+    from cost_ms.generator.vocab import BOS
+    sid, vocab, item_tok, net, src = setup()
+    net.set_train(False)
+    b, beams, rng = len(src), 4, np.random.default_rng(2)
+    src_t = Tensor(src)
+    memory, cross = MemoryEncoder(net)(src_t), CrossMemory(net)(src_t)
+    prefix = np.full((b, 1), BOS, np.int32)
+    logp, cache = DecodeStep(net, 1, first=True)(Tensor(prefix), src_t, cross)
+    np.testing.assert_allclose(logp.asnumpy(), StepScorer(net, 1)(Tensor(prefix), memory, src_t).asnumpy(),
+                               rtol=1e-5, atol=1e-5)
+    step = DecodeStep(net, beams, first=False)
+    for t in range(1, vocab.length):                   # every position the model has
+        rows = 1 if t == 1 else beams
+        pick = rng.integers(0, rows, (b, beams))            # which hypothesis of its user each new row extends
+        parent = (np.arange(b)[:, None] * rows + pick).reshape(-1).astype(np.int32)
+        tok = rng.integers(3, vocab.size, (b * beams, 1)).astype(np.int32)
+        prefix = np.concatenate([prefix[parent], tok], 1)    # [B * beams, t + 1]
+        logp, cache = step(Tensor(tok), src_t, cross, cache, Tensor(parent))
+        ref = StepScorer(net, beams)(Tensor(prefix), memory, src_t).asnumpy()
+        np.testing.assert_allclose(logp.asnumpy(), ref, rtol=1e-4, atol=1e-5)
+        assert cache[0].shape[2] == t + 1

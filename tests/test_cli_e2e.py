@@ -40,7 +40,7 @@ def test_end_to_end_on_movielens(tmp_path):
     assert report["num_items"] == 150 and 0 <= report["neighbourhood"]["share_same_c1"] <= 1
     assert not list(tmp_path.rglob("*.tmp"))                       # nothing half-written left behind
 
-    train = cli("train", cfg, *out)
+    train = cli("train", cfg, *out, "--set", "generator.micro_batches=2")   # the micro-batch step, end to end
     assert "test" in train.stdout and "pop-test" in train.stdout
     metrics = json.loads((tmp_path / "generator-minilm-rqvae-co" / "metrics.json").read_text())
     for split in ("valid", "test"):

@@ -7,17 +7,25 @@
 Data parallel: ``grad_reducer`` averages gradients over workers before the update, and the
 first ``mean_outputs`` outputs (scalar losses) are averaged too, so every worker logs the
 loss of the global batch.
+
+Micro-batches (``micro_batches=K > 1``): the batch is cut into K equal slices along axis 0; one
+compiled forward-backward graph runs on each slice in turn and their gradients are averaged
+before one optimizer update. For a loss that is a mean over the batch's rows this is the same
+update as one step on the whole batch (up to float summation order), while only one slice's
+activations are alive at a time: a training step's peak memory falls with K
+(benchmarks/memory_step.py). Every output must then be a batch mean (losses, accuracies); they
+are averaged over the slices.
 """
 import mindspore as ms
 from mindspore import ops
 
 
-def make_train_step(with_loss, optimizer, jit=True, grad_reducer=None, mean_outputs=0, world_size=1):
+def make_train_step(with_loss, optimizer, jit=True, grad_reducer=None, mean_outputs=0, world_size=1,
+                    micro_batches=1):
     grad_fn = ms.value_and_grad(with_loss, None, optimizer.parameters, has_aux=True)
     reduce = ops.AllReduce() if world_size > 1 and mean_outputs else None
 
-    def step(*inputs):
-        outputs, grads = grad_fn(*inputs)
+    def finish(outputs, grads):
         if grad_reducer is not None:
             grads = grad_reducer(grads)
         optimizer(grads)
@@ -26,4 +34,36 @@ def make_train_step(with_loss, optimizer, jit=True, grad_reducer=None, mean_outp
         head = [reduce(outputs[i]) / world_size for i in range(mean_outputs)]
         return tuple(head) + outputs[mean_outputs:]
 
-    return ms.jit(step) if jit else step
+    if micro_batches == 1:
+        def step(*inputs):
+            outputs, grads = grad_fn(*inputs)
+            return finish(outputs, grads)
+        return ms.jit(step) if jit else step
+    return _micro_step(grad_fn, finish, micro_batches, jit)
+
+
+def _micro_step(grad_fn, finish, k, jit):
+    add = ops.HyperMap()
+    scale = 1.0 / k
+
+    def accumulate(total, grads):
+        return add(ops.add, total, grads)
+
+    def apply(outputs, grads):
+        return finish(tuple(o * scale for o in outputs), add(ops.partial(ops.mul, scale), grads))
+
+    forward, accumulate, apply = ((ms.jit(f) for f in (grad_fn, accumulate, apply)) if jit
+                                  else (grad_fn, accumulate, apply))
+
+    def step(*inputs):
+        b = inputs[0].shape[0]
+        if b % k:
+            raise ValueError(f"batch of {b} rows does not split into {k} equal micro-batches")
+        m = b // k
+        outputs, grads = forward(*(x[:m] for x in inputs))
+        for i in range(1, k):
+            outs, g = forward(*(x[i * m:(i + 1) * m] for x in inputs))
+            grads = accumulate(grads, g)
+            outputs = tuple(a + o for a, o in zip(outputs, outs))
+        return apply(outputs, grads)
+    return step

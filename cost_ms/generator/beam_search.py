@@ -14,6 +14,7 @@ beam at least the catalogue size, beam search must return the same top-k.
 import numpy as np
 from mindspore import Tensor, nn, ops
 
+from .incremental import CrossMemory, DecodeStep
 from .vocab import BOS
 
 NEG_INF = -np.inf
@@ -53,7 +54,7 @@ class PrefixIndex:
 
 
 class StepScorer(nn.Cell):
-    """Inference: log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
+    """Teacher-forced scoring (the reference :class:`~.incremental.DecodeStep` is tested against): log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
 
     ``memory [B, S, d]`` and ``src [B, S]`` are per user; each user's ``beams`` rows of ``dec_in``
     are consecutive.
@@ -81,13 +82,17 @@ class BeamSearcher:
     """Batched constrained beam search with a trained :class:`Seq2SeqTransformer`.
 
     Network calls run as MindSpore graphs with fixed shapes (the user batch is padded to
-    ``batch_size``); beam bookkeeping is NumPy on ``[B, W, ...]`` arrays.
+    ``batch_size``): one encoder graph and one graph per decoding step; beam bookkeeping is NumPy on
+    ``[B, W, ...]`` arrays.
     """
 
     def __init__(self, net, vocab, index, beam_size, batch_size):
         self.net = net
-        self.encoder, self.scorer = MemoryEncoder(net), StepScorer(net, beam_size)
-        self.first = StepScorer(net, 1)      # at the root all W hypotheses are the same: score one
+        # incremental decoding (incremental.py): the encoder and the cross-attention keys/values run once
+        # per user, and each step feeds only the newest token against cached self-attention keys/values
+        self.memory = CrossMemory(net)
+        self.first = DecodeStep(net, 1, first=True)   # at the root all W hypotheses are the same: score one
+        self.step = DecodeStep(net, beam_size, first=False)
         self.vocab, self.index = vocab, index
         self.beam, self.batch = beam_size, batch_size
 
@@ -108,19 +113,22 @@ class BeamSearcher:
     def _search_batch(self, src):
         b, w = len(src), self.beam
         src_t = Tensor(src)
-        memory = self.encoder(src_t)                          # [B, S, d], shared by a user's W beams
+        cross = self.memory(src_t)                            # per user, shared by its W beams
         node = np.zeros((b, w), np.int64)
         score = np.full((b, w), NEG_INF)
         score[:, 0] = 0.0                                     # one live beam at the root
         tokens = np.zeros((b, w, 0), np.int32)
         for t in range(self.index.length):
             if t == 0:
-                logp = self.first(Tensor(np.full((b, 1), BOS, np.int32)), memory, src_t).asnumpy()
-                lp = np.repeat(logp[:, None, self.vocab.level_slice(0)], w, 1)     # rows 1.. are dead beams
+                logp, cache = self.first(Tensor(np.full((b, 1), BOS, np.int32)), src_t, cross)
+                lp = np.repeat(logp.asnumpy()[:, None, self.vocab.level_slice(0)], w, 1)   # rows 1.. are dead
             else:
-                dec_in = np.concatenate([np.full((b * w, 1), BOS, np.int32), tokens.reshape(b * w, t)], 1)
-                logp = self.scorer(Tensor(dec_in), memory, src_t).asnumpy()
-                lp = logp[:, self.vocab.level_slice(t)].reshape(b, w, -1)
+                # row b * W + j extends the hypothesis its beam index names; at t = 1 the cache has one row per user
+                rows = 1 if t == 1 else w
+                parent = (np.arange(b)[:, None] * rows + beam_idx * (rows > 1)).reshape(-1).astype(np.int32)
+                logp, cache = self.step(Tensor(tokens[:, :, -1].reshape(b * w, 1)), src_t, cross, cache,
+                                        Tensor(parent))
+                lp = logp.asnumpy()[:, self.vocab.level_slice(t)].reshape(b, w, -1)
             child = self.index.children(t, node)              # [B, W, S_t]
             cand = np.where(child >= 0, score[..., None] + lp, NEG_INF).reshape(b, -1)
             size = lp.shape[-1]

@@ -84,8 +84,12 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     total = planned_steps(len(batches(0)), gc["epochs"], gc["max_train_steps"])
     lr = create_schedule(gc["decay"], gc["lr"], total, gc["warmup_steps"], gc["min_lr_ratio"])
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=gc["weight_decay"])
+    micro = gc["micro_batches"]
+    if bs % micro:
+        log.warning("batch %d does not split into %d micro-batches; using whole batches", bs, micro)
+        micro = 1
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
-                           mean_outputs=2, world_size=w.size)
+                           mean_outputs=2, world_size=w.size, micro_batches=micro)
     resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
                   "early_stop": cfg["eval"]["early_stop"], "tokenizer_hash": inputs.sid_hash, "workers": w.size}
     if w.is_main:

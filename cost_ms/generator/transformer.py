@@ -33,8 +33,18 @@ class MultiHeadAttention(nn.Cell):
 
     def construct(self, x, kv, mask):
         """``x [B, Tq, d]``, ``kv [B, Tk, d]``, ``mask [B, 1 or Tq, Tk]`` additive -> ``[B, Tq, d]``."""
-        q, k, v = self._split(self.q(x)), self._split(self.k(kv)), self._split(self.v(kv))
-        scores = ops.matmul(q, k.transpose(0, 1, 3, 2)) * self.scale + mask.expand_dims(1)
+        k, v = self.keys_values(kv)
+        return self.attend(x, k, v, mask)
+
+    def keys_values(self, kv):
+        """``kv [B, Tk, d]`` -> keys and values ``[B, H, Tk, head_dim]`` (what a decoding cache keeps)."""
+        return self._split(self.k(kv)), self._split(self.v(kv))
+
+    def attend(self, x, k, v, mask=None):
+        """Queries from ``x [B, Tq, d]`` over ``k, v [B, H, Tk, head_dim]``; ``mask`` additive or None."""
+        scores = ops.matmul(self._split(self.q(x)), k.transpose(0, 1, 3, 2)) * self.scale
+        if mask is not None:
+            scores = scores + mask.expand_dims(1)
         attn = self.drop(ops.softmax(scores, -1))
         out = ops.matmul(attn, v).transpose(0, 2, 1, 3)
         b, t = out.shape[0], out.shape[1]
