@@ -8,13 +8,16 @@ Each (implementation, config, lengths) runs in its own process, so its peak RSS 
 
     python -m cost_ms tokenize configs/amazon-office.yaml          # once: runs/amazon-office/tokenize-minilm-rqvae-co
     python benchmarks/twin.py [--config tiger wide384 cpu] [--steps 20] [--users 256] [--repeats 3] [--out PATH]
+                              [--micro-batches K] [--check]
     python benchmarks/twin.py --config cpu --steps 3 --users 16 --repeats 1 --out /tmp/twin-smoke.json   # smoke
 
 lengths ``full``: every batch uses the full ``max_history`` (what PyTorch peers train on). ``data``: the
 same sample indices in cost-ms's length-bucket plan (``generator.length_buckets``), which cost_ms crops to
 each batch's bucket; the twin still pads to full, as peers do. Warm-up (one step per distinct batch
 shape: MindSpore compiles one graph per shape; one beam batch) is not timed; ``compile_s`` reports it.
-Constant lr (cost-ms's trainer uses a warm-up/cosine schedule; the cost per step is the same).
+Constant lr (cost-ms's trainer uses a warm-up/cosine schedule; the cost per step is the same). cost-ms trains
+with its CPU recipe of micro-batches per config (``MICRO_BATCHES``; ``--micro-batches K`` sets one for all, 1 =
+whole batches): the same 256-sample update in K compiled slices; the twin always trains whole batches.
 
 Output (``--out``, default benchmarks/results/twin.json, written atomically): a list of rows, one per
 (config, lengths); every measured field is ``{"cost_ms": S, "torch": S}`` with ``S = {"min", "median",
@@ -47,6 +50,9 @@ CONFIGS = {   # name -> (config file, overrides)
                                        "generator.ffn_dim=1152"]),   # 14.4M parameters with the Office vocab
     "cpu": ("amazon-office-cpu.yaml", []),  # 2+2 layers, 4 x 32 heads, ffn 512
 }
+# cost-ms's CPU recipe per config (docs/PERFORMANCE.md, benchmarks/memory_step.py): micro-batches of the same
+# 256-sample step (same update) where they save memory without costing speed; the twin trains whole batches
+MICRO_BATCHES = {"tiger": 8, "wide384": 4, "cpu": 1}
 
 
 def load_cfg(name):
@@ -65,7 +71,7 @@ def check_folders(name):
                              f"python -m cost_ms {cmd} configs/{CONFIGS[name][0]}")
 
 
-def prepare(name, steps, users, path):
+def prepare(name, steps, users, path, micro=1):
     """Build the data with cost-ms's pipeline into ``path`` (.npz): training arrays, the batch plan, eval users.
 
     ``src [S, 80] int32``, ``dec_in/target [S, L]``, ``idx [steps, 256]`` sample indices with ``size [steps]``
@@ -98,7 +104,8 @@ def prepare(name, steps, users, path):
     np.savez(path, src=src, dec_in=dec_in, target=target, idx=np.stack([i for _, i in plan[:steps]]),
              size=np.array([s for s, _ in plan[:steps]]), eval_src=eval_src, sid=inputs.sid,
              level_sizes=np.array(inputs.vocab.level_sizes), offsets=inputs.vocab.offsets,
-             vocab_size=np.array(inputs.vocab.size), bos=np.array(BOS), cfg=np.array(json.dumps(cfg)))
+             vocab_size=np.array(inputs.vocab.size), bos=np.array(BOS), cfg=np.array(json.dumps(cfg)),
+             micro_batches=np.array(micro))
 
 
 class Data:
@@ -113,6 +120,7 @@ class Data:
         self.gc = self.cfg["generator"]
         self.level_sizes, self.offsets = [int(x) for x in self.level_sizes], [int(x) for x in self.offsets]
         self.vocab_size, self.bos = int(self.vocab_size), int(self.bos)
+        self.micro_batches = int(self.micro_batches) if "micro_batches" in z.files else 1
         self.length, self.src_len = len(self.level_sizes), self.src.shape[1]
         self.beam_batch = min(self.gc["eval_batch_size"], len(self.eval_src))
 
@@ -187,7 +195,9 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     net, vocab, index = cost_ms_net(d)
     out = {"params": int(sum(p.size for p in net.trainable_params())), "threads": ms.get_context("runtime_num_threads")}
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
-    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2)
+    micro = d.micro_batches
+    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=micro)
+    out["micro_batches"] = micro
     net.set_train(True)
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
                               lambda x: float(x.asnumpy()), d, steps, lengths))
@@ -293,6 +303,7 @@ def build_rows(results, checks, a):
             for key in ("beam20_ms_per_user", "beam_peak_rss_mb", "beam_compile_s"):
                 row[key] = {k: _stats([r[key] for r in v]) for k, v in full.items()}
             row["cost_ms_batch_items"] = res["cost_ms"][0]["batch_items"]     # timed batches per crop length
+            row["cost_ms_micro_batches"] = res["cost_ms"][0].get("micro_batches", 1)   # the twin: whole batches
             row["beam_valid_distinct"] = {k: all(r["beam_valid_distinct"] for r in v) for k, v in full.items()}
             row.update(steps=a.steps, users=a.users, beam=BEAM, beam_batch=full["cost_ms"][0]["beam_batch"],
                        batch_size=256, max_history=20, repeats=a.repeats,
@@ -327,6 +338,8 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="CPU threads for both (MindSpore runtime_num_threads, "
                    "torch.set_num_threads); 0 = each framework's default")
+    p.add_argument("--micro-batches", type=int, default=0, help="cost-ms's micro-batches per 256-sample step "
+                   "for every config; 0 = the CPU recipe per config (MICRO_BATCHES: tiger 8, wide384 4, cpu 1)")
     p.add_argument("--check", action="store_true", help="also compare the two with cost-ms's weights copied in")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "twin.json"))
     p.add_argument("--variant", help=argparse.SUPPRESS)
@@ -336,7 +349,7 @@ def main():
     a = p.parse_args()
     a.out = os.path.abspath(a.out)
     if a.variant == "prepare":                       # a child, so that the parent never imports MindSpore
-        prepare(a.config[0], a.steps, a.users, a.data)
+        prepare(a.config[0], a.steps, a.users, a.data, a.micro_batches or MICRO_BATCHES[a.config[0]])
         print(json.dumps({"prepared": a.data}))
         return
     if a.variant:                                    # a child: one measurement, one JSON line
@@ -357,7 +370,7 @@ def main():
         for name in a.config:
             data[name] = os.path.join(tmp, f"{name}.npz")
             child(__file__, "prepare", "--config", name, "--steps", str(a.steps), "--users", str(a.users),
-                  "--data", data[name])
+                  "--data", data[name], "--micro-batches", str(a.micro_batches))
         checks = {name: child(__file__, "check", "--data", data[name]) for name in a.config} if a.check else {}
         results = {}
         for r in range(a.repeats):

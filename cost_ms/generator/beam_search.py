@@ -12,7 +12,7 @@ returned tuple is a real item, and distinct leaves are distinct items (no duplic
 beam at least the catalogue size, beam search must return the same top-k.
 """
 import numpy as np
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, mutable, nn, ops
 
 from .incremental import CrossMemory, DecodeStep
 from .vocab import BOS
@@ -113,7 +113,8 @@ class BeamSearcher:
     def _search_batch(self, src):
         b, w = len(src), self.beam
         src_t = Tensor(src)
-        cross = self.memory(src_t)                            # per user, shared by its W beams
+        # tuples of tensors enter a graph as constants unless marked mutable: that would recompile every call
+        cross = mutable(self.memory(src_t))                   # per user, shared by its W beams
         node = np.zeros((b, w), np.int64)
         score = np.full((b, w), NEG_INF)
         score[:, 0] = 0.0                                     # one live beam at the root
@@ -126,7 +127,7 @@ class BeamSearcher:
                 # row b * W + j extends the hypothesis its beam index names; at t = 1 the cache has one row per user
                 rows = 1 if t == 1 else w
                 parent = (np.arange(b)[:, None] * rows + beam_idx * (rows > 1)).reshape(-1).astype(np.int32)
-                logp, cache = self.step(Tensor(tokens[:, :, -1].reshape(b * w, 1)), src_t, cross, cache,
+                logp, cache = self.step(Tensor(tokens[:, :, -1].reshape(b * w, 1)), src_t, cross, mutable(cache),
                                         Tensor(parent))
                 lp = logp.asnumpy()[:, self.vocab.level_slice(t)].reshape(b, w, -1)
             child = self.index.children(t, node)              # [B, W, S_t]
