@@ -19,7 +19,7 @@ from ..errors import CostError
 from ..parallel import GatherWithGrad, world
 from ..runtime import set_seed
 from .simcit import SimCIT, SimCITEncoder, SimCITWithLoss
-from .trainer import embedding_fingerprint, init_rows, kmeans_fit, padded_chunks
+from .trainer import CodeUsage, embedding_fingerprint, init_rows, kmeans_fit, padded_chunks
 
 log = logging.getLogger("cost_ms.tokenizer")
 
@@ -41,7 +41,7 @@ class SimCITHooks(Hooks):
 
     def __init__(self, net, views, tc, seed, w):
         self.net, self.views, self.tc, self.seed, self.w = net, views, tc, seed, w
-        self.used = np.zeros((tc["levels"], tc["codebook_size"]), bool)
+        self.usage = CodeUsage(tc, w)
         self.last = None                    # mean per-view align loss of the last interval read
 
     def inputs(self, rows):
@@ -59,25 +59,20 @@ class SimCITHooks(Hooks):
     def on_outputs(self, outputs):
         self.last = np.mean([o[0] for o in outputs], 0)
         for _, codes, _ in outputs:
-            for level in range(codes.shape[1]):
-                self.used[level, codes[:, level]] = True
+            self.usage.count(codes)
 
     def on_epoch_end(self, epoch, record, stopped_by):
-        self.used = self.w.all_max(self.used).astype(bool)
-        record["dead_codes"] = int((~self.used).sum())
+        self.usage.end_epoch(record)
         if self.last is not None:
             record["align_per_view"] = [round(float(v), 6) for v in self.last]
-        self.used[:] = False
         return False
 
     def state(self):
-        self.used = self.w.all_max(self.used).astype(bool)
-        return {"used": self.used.astype(int).tolist(),
+        return {"used": self.usage.state(),
                 "last": None if self.last is None else [float(v) for v in self.last]}
 
     def restore(self, state):
-        if state.get("used") is not None:
-            self.used = np.asarray(state["used"], bool)
+        self.usage.restore(state.get("used"))
         if state.get("last") is not None:
             self.last = np.asarray(state["last"])
 

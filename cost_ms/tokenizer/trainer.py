@@ -136,12 +136,46 @@ def embedding_fingerprint(emb, rows=1024):
     return fingerprint(np.asarray(emb, np.float32), rows)
 
 
+class CodeUsage:
+    """Which codes of each level the codes read back since the last epoch end used, merged over workers.
+
+    Shared by the RQ-VAE and SimCIT hooks; ``state()`` / ``restore()`` carry it through a resume.
+    """
+
+    def __init__(self, tc, w):
+        self.w = w
+        self.used = np.zeros((tc["levels"], tc["codebook_size"]), bool)
+
+    def count(self, codes):
+        """``codes [B, L]`` of one read-back interval."""
+        for level in range(codes.shape[1]):
+            self.used[level, codes[:, level]] = True
+
+    def merged(self):
+        self.used = self.w.all_max(self.used).astype(bool)      # codes seen by any worker so far
+        return self.used
+
+    def end_epoch(self, record):
+        """``record["dead_codes"]`` for the epoch; returns the merged usage and starts counting afresh."""
+        used = self.merged().copy()
+        record["dead_codes"] = int((~used).sum())
+        self.used[:] = False
+        return used
+
+    def state(self):
+        return self.merged().astype(int).tolist()
+
+    def restore(self, used):
+        if used is not None:
+            self.used = np.asarray(used, bool)
+
+
 class TokenizerHooks(Hooks):
     """Batches of embedding rows; code usage per level, counted from the codes each interval reads back."""
 
     def __init__(self, net, emb, tc, seed, w):
         self.net, self.emb, self.tc, self.seed, self.w = net, emb, tc, seed, w
-        self.used = np.zeros((tc["levels"], tc["codebook_size"]), bool)
+        self.usage = CodeUsage(tc, w)
 
     def inputs(self, rows):
         return (Tensor(self.emb[self.w.shard(rows)]),)
@@ -153,26 +187,21 @@ class TokenizerHooks(Hooks):
 
     def on_outputs(self, outputs):
         for (codes,) in outputs:
-            for level in range(codes.shape[1]):
-                self.used[level, codes[:, level]] = True
+            self.usage.count(codes)
 
     def on_epoch_end(self, epoch, record, stopped_by):
-        self.used = self.w.all_max(self.used).astype(bool)
-        record["dead_codes"] = int((~self.used).sum())
+        used = self.usage.end_epoch(record)
         if self.tc["reseed_dead_codes"] and record["dead_codes"]:
             perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.emb))
-            record["reseeded"] = reseed_dead(self.net, self.emb[perm[:self.tc["batch_size"]]], self.used,
+            record["reseeded"] = reseed_dead(self.net, self.emb[perm[:self.tc["batch_size"]]], used,
                                              self.seed + epoch)
-        self.used[:] = False
         return False
 
     def state(self):
-        self.used = self.w.all_max(self.used).astype(bool)      # codes seen by any worker so far
-        return {"used": self.used.astype(int).tolist()}
+        return {"used": self.usage.state()}
 
     def restore(self, state):
-        if state.get("used") is not None:
-            self.used = np.asarray(state["used"], bool)
+        self.usage.restore(state.get("used"))
 
 
 def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved=None, log_every=50):
