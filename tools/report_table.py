@@ -115,6 +115,12 @@ def views(root):
     return "\n".join(rows)
 
 
+TABLES = {"tokenizers": tokenizers, "metrics": metrics, "seeds": seeds, "views": views}
+
 if __name__ == "__main__":
-    kind, roots = sys.argv[1], sys.argv[2:]
-    print({"tokenizers": tokenizers, "metrics": metrics, "seeds": seeds, "views": views}[kind](*roots))
+    if len(sys.argv) < 3 or sys.argv[1] not in TABLES:
+        sys.exit(f"usage: python tools/report_table.py {{{'|'.join(TABLES)}}} RUN_ROOT [RUN_ROOT ...]")
+    missing = [r for r in sys.argv[2:] if not os.path.isdir(r)]
+    if missing:
+        sys.exit(f"error: no run folder {missing[0]}")
+    print(TABLES[sys.argv[1]](*sys.argv[2:]))
