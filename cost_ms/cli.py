@@ -106,8 +106,8 @@ def cmd_train(cfg, stages, args):
     prep = stages.prepared()
     sid = stages.semantic_ids(prep)
     w = _init(cfg, args, fresh_folder=stages.generator)
-    inputs, net, evaluator, _ = run_train(cfg, stages, prep, sid)
-    metrics = run_evaluate(cfg, inputs, net, stages.generator, evaluator)
+    inputs, net, _, _ = run_train(cfg, stages, prep, sid)
+    metrics = run_evaluate(cfg, inputs, net, stages.generator)
     if w.is_main:
         print(format_table(metrics, cfg["eval"]["ks"]))
         print(f"run folder: {stages.generator}")

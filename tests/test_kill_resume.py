@@ -130,10 +130,25 @@ def test_generator_killed_mid_epoch_resumes_to_the_same_metrics(base, tmp_path):
     resumed = cli("train", CFG, "--out", b, *SMALL)
     assert "resuming generator at epoch" in resumed.stderr, state
 
-    with open(os.path.join(a, "generator-minilm-rqvae-co", "metrics.json")) as f, open(os.path.join(b, "generator-minilm-rqvae-co", "metrics.json")) as g:
+    ga, gb = os.path.join(a, "generator-minilm-rqvae-co"), os.path.join(b, "generator-minilm-rqvae-co")
+    with open(os.path.join(ga, "best.ckpt"), "rb") as f, open(os.path.join(gb, "best.ckpt"), "rb") as g:
+        assert f.read() == g.read()                   # the resumed run ends on bit-identical best weights
+    with open(os.path.join(ga, "history.json")) as f, open(os.path.join(gb, "history.json")) as g:
+        ha, hb = json.load(f), json.load(g)
+    strip = ("seconds", "samples_per_s")              # wall-clock fields
+    assert [{k: v for k, v in r.items() if k not in strip} for r in ha["epochs"]] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in hb["epochs"]]   # losses and validations
+    with open(os.path.join(ga, "metrics.json")) as f, open(os.path.join(gb, "metrics.json")) as g:
         ma, mb = json.load(f), json.load(g)
     for key in ("valid", "test", "most_popular", "epochs", "best_epoch"):
         assert ma[key] == mb[key], key
+    # the final evaluation in the training process == a fresh `evaluate` process on the same best.ckpt (it once
+    # differed, on CI, when it reused the searcher that validation had compiled)
+    cli("evaluate", CFG, "--out", a, *SMALL)
+    with open(os.path.join(ga, "metrics.json")) as f:
+        fresh = json.load(f)
+    for key in ("valid", "test"):
+        assert fresh[key] == ma[key], key
 
 
 def test_mid_epoch_checkpoint_resumes_exactly(graph_mode, tmp_path):

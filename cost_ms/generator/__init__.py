@@ -66,7 +66,7 @@ def check_trained(folder, inputs):
     return meta
 
 
-def run_evaluate(cfg, inputs, net, folder, evaluator=None):
+def run_evaluate(cfg, inputs, net, folder):
     """Load ``best.ckpt`` (strictly) into ``net``, evaluate on validation and test, write ``metrics.json``.
 
     Data parallel: every worker decodes its share of the users; rank 0 writes. Nothing is written
@@ -74,7 +74,9 @@ def run_evaluate(cfg, inputs, net, folder, evaluator=None):
     """
     meta = check_trained(folder, inputs)
     load_weights(net, os.path.join(folder, "best.ckpt"))
-    evaluator = evaluator or Evaluator(inputs, net)
+    # a searcher of its own, built after the load: the final figures are what a fresh `evaluate` process computes,
+    # whatever graphs training and validation compiled before (one compile, once per run)
+    evaluator = Evaluator(inputs, net)
     ks = cfg["eval"]["ks"]
     out = {"dataset": inputs.prep.name, "tokenizer": meta["tokenizer"],
            "tokenizer_tag": meta.get("tokenizer_tag"), "config_hash": meta["config_hash"],

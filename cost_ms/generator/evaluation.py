@@ -1,7 +1,7 @@
 """Recall/NDCG of a generator by trie-constrained beam search, and the metrics table.
 
-One :class:`Evaluator` per run: its beam searcher (and so its compiled graphs) is built once and
-reused by every validation and the final evaluation.
+One :class:`Evaluator` per training run: its beam searcher (and so its compiled graphs) is built once and
+reused by every validation; the final evaluation (``run_evaluate``) builds its own after loading ``best.ckpt``.
 """
 from ..engine.validation import sharded_metrics
 from .beam_search import BeamSearcher
