@@ -120,7 +120,7 @@ class Data:
         self.gc = self.cfg["generator"]
         self.level_sizes, self.offsets = [int(x) for x in self.level_sizes], [int(x) for x in self.offsets]
         self.vocab_size, self.bos = int(self.vocab_size), int(self.bos)
-        self.micro_batches = int(self.micro_batches) if "micro_batches" in z.files else 1
+        self.micro_batches = int(self.micro_batches)
         self.length, self.src_len = len(self.level_sizes), self.src.shape[1]
         self.beam_batch = min(self.gc["eval_batch_size"], len(self.eval_src))
 
@@ -195,9 +195,8 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     net, vocab, index = cost_ms_net(d)
     out = {"params": int(sum(p.size for p in net.trainable_params())), "threads": ms.get_context("runtime_num_threads")}
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
-    micro = d.micro_batches
-    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=micro)
-    out["micro_batches"] = micro
+    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=d.micro_batches)
+    out["micro_batches"] = d.micro_batches
     net.set_train(True)
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
                               lambda x: float(x.asnumpy()), d, steps, lengths))
@@ -303,7 +302,7 @@ def build_rows(results, checks, a):
             for key in ("beam20_ms_per_user", "beam_peak_rss_mb", "beam_compile_s"):
                 row[key] = {k: _stats([r[key] for r in v]) for k, v in full.items()}
             row["cost_ms_batch_items"] = res["cost_ms"][0]["batch_items"]     # timed batches per crop length
-            row["cost_ms_micro_batches"] = res["cost_ms"][0].get("micro_batches", 1)   # the twin: whole batches
+            row["cost_ms_micro_batches"] = res["cost_ms"][0]["micro_batches"]     # the twin: whole batches
             row["beam_valid_distinct"] = {k: all(r["beam_valid_distinct"] for r in v) for k, v in full.items()}
             row.update(steps=a.steps, users=a.users, beam=BEAM, beam_batch=full["cost_ms"][0]["beam_batch"],
                        batch_size=256, max_history=20, repeats=a.repeats,

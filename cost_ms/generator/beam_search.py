@@ -54,7 +54,8 @@ class PrefixIndex:
 
 
 class StepScorer(nn.Cell):
-    """Teacher-forced scoring (the reference :class:`~.incremental.DecodeStep` is tested against): log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
+    """Teacher-forced scoring, the reference :class:`~.incremental.DecodeStep` is tested against:
+    log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
 
     ``memory [B, S, d]`` and ``src [B, S]`` are per user; each user's ``beams`` rows of ``dec_in``
     are consecutive.
