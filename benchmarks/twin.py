@@ -22,9 +22,10 @@ whole batches): the same 256-sample update in K compiled slices; the twin always
 Output (``--out``, default benchmarks/results/twin.json, written atomically): a list of rows, one per
 (config, lengths); every measured field is ``{"cost_ms": S, "torch": S}`` with ``S = {"min", "median",
 "all"}`` over the repeats: ``train_samples_per_s``, ``peak_rss_mb`` (VmHWM after training, before any beam
-search), ``beam20_ms_per_user`` (measured in the ``full`` child only, and the same in both rows of a config:
-beam search always reads full histories; users in batches of ``beam_batch`` = min(eval_batch_size, users),
-the last padded, as the Evaluator does) and ``beam_peak_rss_mb``. ``params`` are plain counts; ``threads``
+search), ``beam20_ms_per_user`` (measured in the ``full`` child only, and the same in both rows of a config;
+users in batches of ``beam_batch`` = min(eval_batch_size, users), the last padded, as the Evaluator does:
+cost-ms sorts users by history length and crops each batch to the narrowest length bucket that holds it, as
+its Evaluator does; the twin pads every batch to the full history, as peers do) and ``beam_peak_rss_mb``. ``params`` are plain counts; ``threads``
 are MindSpore's ``runtime_num_threads`` and torch's ``get_num_threads()`` (``--threads N`` sets both). On a busy
 machine torch's OpenMP threads degrade badly when the cores are oversubscribed (seen here: beam search 7x
 slower at 2 threads than at 1 under a load of 7 on 2 cores), so run it on a quiet machine. ``--check``
@@ -91,7 +92,7 @@ def prepare(name, steps, users, path, micro=1):
     gc = cfg["generator"]
     src, tgt_items = inputs.builder.training(inputs.train_seqs)
     dec_in, target = decoder_io(inputs.item_tok[tgt_items])
-    buckets = sorted({b for b in gc["length_buckets"] if b < gc["max_history"]} | {gc["max_history"]})
+    buckets = inputs.buckets
     hist_items = (src != 0).sum(1) // inputs.vocab.length
     plan, epoch = [], 0
     while len(plan) < steps:     # the trainer's own plan: epoch 0, then 1, ... of (seed, epoch)
@@ -105,7 +106,7 @@ def prepare(name, steps, users, path, micro=1):
              size=np.array([s for s, _ in plan[:steps]]), eval_src=eval_src, sid=inputs.sid,
              level_sizes=np.array(inputs.vocab.level_sizes), offsets=inputs.vocab.offsets,
              vocab_size=np.array(inputs.vocab.size), bos=np.array(BOS), cfg=np.array(json.dumps(cfg)),
-             micro_batches=np.array(micro))
+             micro_batches=np.array(micro), src_widths=np.array(inputs.src_widths))
 
 
 class Data:
@@ -121,6 +122,7 @@ class Data:
         self.level_sizes, self.offsets = [int(x) for x in self.level_sizes], [int(x) for x in self.offsets]
         self.vocab_size, self.bos = int(self.vocab_size), int(self.bos)
         self.micro_batches = int(self.micro_batches)
+        self.src_widths = [int(x) for x in self.src_widths]
         self.length, self.src_len = len(self.level_sizes), self.src.shape[1]
         self.beam_batch = min(self.gc["eval_batch_size"], len(self.eval_src))
 
@@ -130,11 +132,11 @@ class Data:
         cols = self.size[i] * self.length if lengths == "data" else self.src_len
         return self.src[idx][:, -cols:], self.dec_in[idx], self.target[idx]
 
-    def beam_chunks(self):
-        """``eval_src`` in chunks of ``beam_batch`` users, the last padded with copies of its first row."""
+    def beam_chunks(self, src):
+        """``src`` in chunks of ``beam_batch`` users, the last padded with copies of its first row."""
         import numpy as np
-        for s in range(0, len(self.eval_src), self.beam_batch):
-            part = self.eval_src[s:s + self.beam_batch]
+        for s in range(0, len(src), self.beam_batch):
+            part = src[s:s + self.beam_batch]
             yield len(part), np.concatenate([part, np.repeat(part[:1], self.beam_batch - len(part), 0)])
 
 
@@ -156,13 +158,15 @@ def _time_training(run, sync, d, steps, lengths):
             "compile_s": compile_s, "minor_faults_per_step": faults, "loss_warm": warm_loss[0], "loss_end": end_loss, "peak_rss_mb": peak_rss_mb()}
 
 
-def _beam_result(search, d):
+def _beam_result(search_all, d):
+    """``search_all(src [U, S]) -> items [U, 20]`` over every eval user. The first call (untimed) compiles:
+    cost-ms's graphs for each source width its length-sorted batches use, as its Evaluator does once per run."""
     import numpy as np
     t = time.time()
-    search(next(d.beam_chunks())[1])                  # warm-up (cost_ms: compiles the encoder and 4 step graphs)
+    search_all(d.eval_src)
     warm = time.time() - t
     t = time.time()
-    items = np.concatenate([search(part)[:n] for n, part in d.beam_chunks()])
+    items = search_all(d.eval_src)
     dt = time.time() - t
     ok = bool(((items >= 0) & (items < len(d.sid))).all() and all(len(set(r)) == len(r) for r in items))
     return {"beam20_ms_per_user": 1000 * dt / len(items), "beam_compile_s": warm, "beam_valid_distinct": ok,
@@ -201,7 +205,7 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
                               lambda x: float(x.asnumpy()), d, steps, lengths))
     if beam:
-        searcher = BeamSearcher(net, vocab, index, BEAM, d.beam_batch)
+        searcher = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths)
         out.update(_beam_result(lambda src: searcher.search(src)[0], d))
     return out
 
@@ -238,6 +242,7 @@ def torch_trainer(d, model):
 
 
 def run_torch(d, steps, lengths, beam, threads=0):   # lengths: the same batches either way, padded to full
+    import numpy as np
     import torch
     if threads:
         torch.set_num_threads(threads)
@@ -247,8 +252,8 @@ def run_torch(d, steps, lengths, beam, threads=0):   # lengths: the same batches
     out = {"params": num_params(model), "threads": torch.get_num_threads()}
     run = torch_trainer(d, model)
     out.update(_time_training(run, lambda x: float(x.item()), d, steps, "full"))   # one shape: one warm-up
-    if beam:
-        out.update(_beam_result(search, d))
+    if beam:   # plain batches of beam_batch users in their order, padded to full history
+        out.update(_beam_result(lambda src: np.concatenate([search(p)[:n] for n, p in d.beam_chunks(src)]), d))
     return out
 
 
@@ -276,9 +281,9 @@ def run_check(d):
         t_full = float(loss_and_accuracy(model, *(torch.from_numpy(a).long() for a in full))[0])
         t_logits = model(*(torch.from_numpy(a).long() for a in full[:2])).numpy()
     ms_logits = net(Tensor(full[0]), Tensor(full[1])).asnumpy()
-    n = d.beam_batch
-    ms_items = BeamSearcher(net, vocab, index, BEAM, n).search(d.eval_src[:n])[0]
-    t_items = search(d.eval_src[:n])
+    n = len(d.eval_src)       # every user, so that cost-ms's length-sorted batches are cropped (the twin: full)
+    ms_items = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths).search(d.eval_src)[0]
+    t_items = search(d.eval_src)
     pairs = list(zip(ms_items, t_items))
     return {"loss_cost_ms_full": ms_full, "loss_cost_ms_cropped": ms_crop, "loss_torch_full": t_full,
             "crop_bucket_items": int(d.size[i]), "logits_max_abs_diff": float(np.abs(ms_logits - t_logits).max()),

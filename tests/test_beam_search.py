@@ -79,6 +79,30 @@ def test_beam_wider_than_catalogue_pads_with_minus_one(graph_mode):
     assert all(sorted(row[:12]) == list(range(12)) for row in items)
 
 
+def test_cropping_batches_to_length_buckets_changes_no_result(graph_mode):
+    """Users sorted by history length, each batch cut to the narrowest width holding it: same items and scores
+    as full-width batches, and the narrow widths really run."""
+    sid = small_catalogue(60, 4)
+    vocab = Vocab.from_semantic_ids(sid, 4)
+    item_tok = vocab.item_tokens(sid)
+    max_history, length = 8, vocab.length
+    net = Seq2SeqTransformer(vocab.size, max_history * length, length, d_model=32, num_heads=2, head_dim=16,
+                             ffn_dim=64, enc_layers=2, dec_layers=1, dropout=0.0)
+    rng = np.random.default_rng(3)
+    src = np.stack([encode_history(rng.integers(0, 60, rng.integers(1, 9)).tolist(), item_tok, max_history)
+                    for _ in range(13)])
+    index = PrefixIndex(sid, vocab.level_sizes)
+    full_items, full_scores = BeamSearcher(net, vocab, index, 8, 4).search(src)
+    cropped = BeamSearcher(net, vocab, index, 8, 4, widths=[2 * length, 4 * length, max_history * length])
+    seen = []
+    run = cropped._search_batch
+    cropped._search_batch = lambda part: seen.append(part.shape[1]) or run(part)
+    items, scores = cropped.search(src)
+    np.testing.assert_array_equal(items, full_items)
+    np.testing.assert_allclose(scores, full_scores, rtol=1e-5, atol=1e-5)
+    assert min(seen) < max_history * length and seen == sorted(seen)
+
+
 def test_samples_left_pad_and_user_tokens():
     sid = np.array([[0, 0], [1, 0], [2, 0]])
     vocab = Vocab.from_semantic_ids(sid, 3, user_buckets=5)

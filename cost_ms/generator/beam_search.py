@@ -85,9 +85,15 @@ class BeamSearcher:
     Network calls run as MindSpore graphs with fixed shapes (the user batch is padded to
     ``batch_size``): one encoder graph and one graph per decoding step; beam bookkeeping is NumPy on
     ``[B, W, ...]`` arrays.
+
+    ``widths``: source widths (columns) a batch may be cropped to, as training crops to its length
+    buckets. Users are sorted by history length and each batch is cropped to the narrowest width that
+    holds all its histories: positions are right-aligned and the cut columns are padding, which attention
+    masks anyway, so results do not change while the encoder and cross-attention see only real history
+    (``tests/test_beam_search.py``). One set of graphs is compiled per width used. Empty: always full width.
     """
 
-    def __init__(self, net, vocab, index, beam_size, batch_size):
+    def __init__(self, net, vocab, index, beam_size, batch_size, widths=()):
         self.net = net
         # incremental decoding (incremental.py): the encoder and the cross-attention keys/values run once
         # per user, and each step feeds only the newest token against cached self-attention keys/values
@@ -96,20 +102,25 @@ class BeamSearcher:
         self.step = DecodeStep(net, beam_size, first=False)
         self.vocab, self.index = vocab, index
         self.beam, self.batch = beam_size, batch_size
+        self.widths = sorted(widths)
 
     def search(self, src):
         """``src [U, S]`` -> ``items [U, W]`` (-1 where fewer than W items exist), ``scores [U, W]``."""
         self.net.set_train(False)      # built once per run: training may have switched dropout back on
-        items, scores = [], []
-        for start in range(0, len(src), self.batch):
-            part = src[start:start + self.batch]
+        u, s = src.shape
+        need = s - np.argmax(src != 0, axis=1)      # columns from the first non-pad token (s for an all-pad row)
+        order = np.argsort(need, kind="stable") if self.widths else np.arange(u)
+        items, scores = np.full((u, self.beam), -1, np.int64), np.full((u, self.beam), NEG_INF)
+        for start in range(0, u, self.batch):
+            rows = order[start:start + self.batch]
+            part = src[rows]
             n = len(part)
             if n < self.batch:   # pad with copies of the first row; their results are dropped
                 part = np.concatenate([part, np.repeat(part[:1], self.batch - n, 0)])
-            it, sc = self._search_batch(part)
-            items.append(it[:n])
-            scores.append(sc[:n])
-        return np.concatenate(items), np.concatenate(scores)
+            width = next((c for c in self.widths if c >= need[rows].max()), s)
+            it, sc = self._search_batch(part[:, s - min(width, s):])
+            items[rows], scores[rows] = it[:n], sc[:n]
+        return items, scores
 
     def _search_batch(self, src):
         b, w = len(src), self.beam

@@ -11,7 +11,8 @@ class Evaluator:
     def __init__(self, inputs, net):
         gc = inputs.gc
         self.inputs = inputs
-        self.searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc["beam_size"], gc["eval_batch_size"])
+        self.searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc["beam_size"], gc["eval_batch_size"],
+                                     inputs.src_widths)
 
     def evaluate(self, split, ks, max_users=0, seed=0):
         """Recall/NDCG@ks on ``split``; data parallel: each worker decodes its share of the users."""

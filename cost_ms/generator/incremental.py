@@ -11,7 +11,8 @@ step and projects the encoder memory to cross-attention keys/values again each t
 
 Shapes: ``R = B * beams`` hypotheses, consecutive per user; the cache of step ``t`` (0-based) holds
 ``t + 1`` positions. The cross-attention queries of a user's ``beams`` hypotheses are folded into one
-query axis over one copy of its memory, as in :class:`~.transformer.DecoderLayer`. The log-probabilities
+query axis over one copy of its memory. Each layer runs :meth:`~.transformer.DecoderLayer.step`, which shares
+its block order with the layer's teacher-forced ``construct`` (``DecoderLayer._blocks``). The log-probabilities
 equal ``StepScorer``'s on the full prefix (``tests/test_beam_search.py``).
 """
 from mindspore import nn, ops
@@ -52,19 +53,13 @@ class DecodeStep(nn.Cell):
         t = 0 if self.first else cache[0].shape[2]        # the new token's position (static per graph)
         y = net.embed(tok) + net.tgt_pos(net.tgt_positions[t:t + 1]).expand_dims(0)   # [R, 1, d]
         cross_mask = net.pad_mask(src)
-        r, d = y.shape[0], y.shape[2]
         new_cache = ()
         for i in range(self.n):
-            layer = net.decoder[i]
-            h = layer.ln1(y)
-            k, v = layer.self_attn.keys_values(h)
-            if not self.first:
-                k = ops.concat((ops.gather(cache[2 * i], parent, 0), k), 2)
-                v = ops.concat((ops.gather(cache[2 * i + 1], parent, 0), v), 2)
+            if self.first:
+                y, k, v = net.decoder[i].step(y, cross[2 * i], cross[2 * i + 1], cross_mask, self.beams)
+            else:
+                y, k, v = net.decoder[i].step(y, cross[2 * i], cross[2 * i + 1], cross_mask, self.beams,
+                                              cache[2 * i], cache[2 * i + 1], parent)
             new_cache = new_cache + (k, v)
-            y = y + layer.self_attn.attend(h, k, v)        # causal by construction: only the past is cached
-            h = layer.ln2(y).reshape(r // self.beams, self.beams, d)
-            y = y + layer.cross_attn.attend(h, cross[2 * i], cross[2 * i + 1], cross_mask).reshape(r, 1, d)
-            y = y + layer.ffn(layer.ln3(y))
         logits = net.head(net.dec_ln(y))[:, 0]
         return ops.log_softmax(logits, -1), new_cache

@@ -1,9 +1,9 @@
 """Layers whose MindSpore CPU kernels were a bottleneck of a training step (docs/PERFORMANCE.md).
 
 :func:`create_dense` gives, on CPU, :class:`Dense`: ``nn.Dense`` (same parameters, names, init and
-forward value) with the bias gradient computed as a GEMV, ``1^T dY``, instead of the ``BiasAddGrad``
-kernel, which took 1.1 s of a 13.3 s training step at d_model 384 on this project's 2-core CPU
-(``python benchmarks/profile_step.py``). On GPU and Ascend it gives ``nn.Dense``: their fused kernels
+forward value) with the bias gradient computed as a GEMV, ``1^T dY`` (the bias enters as a rank-1
+product), instead of the ``BiasAddGrad`` kernel, which took 1.1 s of a 13.3 s training step at d_model
+384 on this project's 2-core CPU (``python benchmarks/profile_step.py``). On GPU and Ascend it gives ``nn.Dense``: their fused kernels
 were not measured against the GEMV, so they are left alone.
 """
 import mindspore as ms
@@ -11,14 +11,16 @@ from mindspore import nn, ops
 
 
 class _AddBias(nn.Cell):
-    """``x [N, out] + b [out]``; backward ``(dY, 1^T dY)``."""
+    """``x [N, out] + b [out]`` as ``x + 1 b^T``: a rank-1 product, whose backward is ``(dY, 1^T dY)``.
+
+    The product's autodiff gives the bias gradient as a GEMV and keeps only the ``[N, 1]`` ones alive for
+    the backward. (A cell ``bprop`` computing the same GEMV kept every layer's output alive until the
+    backward: +2.0 GB at d_model 384, docs/PERFORMANCE.md.) ``1 * b`` is exact, so the value is ``x + b``.
+    """
 
     def construct(self, x, b):
-        return x + b
-
-    def bprop(self, x, b, out, dout):
-        ones = ops.ones((1, dout.shape[0]), dout.dtype)
-        return dout, ops.matmul(ones, dout).reshape(-1)
+        ones = ops.ones((x.shape[0], 1), x.dtype)
+        return x + ops.matmul(ones, b.reshape(1, -1))
 
 
 class Dense(nn.Dense):

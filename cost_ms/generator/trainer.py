@@ -73,9 +73,7 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
         log.warning("only %d training samples; batch size per worker lowered from %d to %d", n, gc["batch_size"], bs)
     gbs = bs * w.size
     length = inputs.vocab.length
-    buckets = sorted({b for b in gc["length_buckets"] if b < gc["max_history"]} | {gc["max_history"]})
-    if gc["user_buckets"]:
-        buckets = [gc["max_history"]]    # the user token sits in column 0; cropping would cut it
+    buckets = inputs.buckets
     hist_items = (src != 0).sum(1) // length
 
     def batches(epoch):

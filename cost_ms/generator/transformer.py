@@ -88,15 +88,38 @@ class DecoderLayer(nn.Cell):
     def construct(self, y, memory, self_mask, cross_mask, beams=1):
         """``y [B * beams, T, d]``; ``memory [B, S, d]`` is shared by a user's ``beams`` hypotheses."""
         h = self.ln1(y)
-        y = y + self.drop(self.self_attn(h, h, self_mask))
+        k, v = self.self_attn.keys_values(h)
+        cross_k, cross_v = self.cross_attn.keys_values(memory)
+        return self._blocks(y, h, k, v, self_mask, cross_k, cross_v, cross_mask, beams)
+
+    def step(self, y, cross_k, cross_v, cross_mask, beams, past_k=None, past_v=None, parent=None):
+        """One new token per hypothesis (incremental decoding, :mod:`.incremental`).
+
+        ``y [R, 1, d]`` with ``R = B * beams``; ``cross_k, cross_v [B, H, S, hd]`` projected once per user;
+        ``past_k, past_v [rows, H, t, hd]`` the previous step's self-attention cache and ``parent [R] int32``
+        the row each hypothesis extends (None at the first step). Returns ``(y, k, v)`` with the new cache
+        ``k, v [R, H, t + 1, hd]``. No mask: only the past is cached, so it is causal by construction.
+        """
+        h = self.ln1(y)
+        k, v = self.self_attn.keys_values(h)
+        if past_k is not None:
+            k = ops.concat((ops.gather(past_k, parent, 0), k), 2)
+            v = ops.concat((ops.gather(past_v, parent, 0), v), 2)
+        return self._blocks(y, h, k, v, None, cross_k, cross_v, cross_mask, beams), k, v
+
+    def _blocks(self, y, h, k, v, self_mask, cross_k, cross_v, cross_mask, beams):
+        """The layer's block order, shared by ``construct`` and ``step``: ``h = ln1(y)`` has given the
+        self-attention keys/values ``k, v``; then self-attention, ln2, cross-attention, ln3, feed-forward."""
+        y = y + self.drop(self.self_attn.attend(h, k, v, self_mask))
         h = self.ln2(y)
         if beams > 1:
             # cross-attention queries do not interact, so a user's beams are folded into the query
             # axis and attend to one copy of its memory: no per-beam key/value projections
             bw, t, d = h.shape
-            c = self.cross_attn(h.reshape(bw // beams, beams * t, d), memory, cross_mask).reshape(bw, t, d)
+            c = self.cross_attn.attend(h.reshape(bw // beams, beams * t, d), cross_k, cross_v,
+                                       cross_mask).reshape(bw, t, d)
         else:
-            c = self.cross_attn(h, memory, cross_mask)
+            c = self.cross_attn.attend(h, cross_k, cross_v, cross_mask)
         y = y + self.drop(c)
         return y + self.drop(self.ffn(self.ln3(y)))
 
