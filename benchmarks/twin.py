@@ -6,7 +6,7 @@ each child as one ``.npz``, then beam-search (beam 20, trie-constrained) the fir
 Each (implementation, config, lengths) runs in its own process, so its peak RSS is its own, alternating A/B
 (cost_ms, torch, cost_ms, torch, ...) over ``--repeats``::
 
-    python -m cost_ms tokenize configs/amazon-office.yaml          # once: runs/amazon-office/tokenize-minilm-rqvae-co
+    python -m cost_ms tokenize configs/amazon-office-cpu.yaml      # once: runs/amazon-office/tokenize-minilm-rqvae-co
     python benchmarks/twin.py [--config tiger wide384 cpu] [--steps 20] [--users 256] [--repeats 3] [--out PATH]
                               [--micro-batches K] [--check]
     python benchmarks/twin.py --config cpu --steps 3 --users 16 --repeats 1 --out /tmp/twin-smoke.json   # smoke
@@ -44,7 +44,8 @@ import time
 from common import ROOT, _fmt, child, machine, peak_rss_mb, write_json
 
 BEAM = 20
-COMMON = ["generator.batch_size=256", "generator.max_history=20"]
+# the tokenizer settings of configs/amazon-office-cpu.yaml (centred inputs), whose semantic IDs every config reads
+COMMON = ["generator.batch_size=256", "generator.max_history=20", "tokenizer.center_inputs=true"]
 CONFIGS = {   # name -> (config file, overrides)
     "tiger": ("amazon-office.yaml", []),    # TIGER's size (base.yaml): d 128, 6 x 64 heads, ffn 1024, 4+4 layers
     "wide384": ("amazon-office.yaml", ["generator.d_model=384", "generator.num_heads=6", "generator.head_dim=64",
@@ -69,7 +70,7 @@ def check_folders(name):
     for folder, cmd, need in ((st.data, "prepare", "meta.json"), (st.tokenize, "tokenize", "semantic_ids.npy")):
         if not os.path.exists(os.path.join(folder, need)):
             raise SystemExit(f"error: {folder}/{need} is missing; make it with: "
-                             f"python -m cost_ms {cmd} configs/{CONFIGS[name][0]}")
+                             f"python -m cost_ms {cmd} configs/amazon-office-cpu.yaml")
 
 
 def prepare(name, steps, users, path, micro=1):

@@ -34,6 +34,18 @@ class CheckpointMismatch(CostError):
         return "pass --fresh to start over or choose another --out"
 
 
+class StaleStage(CostError):
+    """A stage's output was made with settings other than the current config's."""
+
+    def __init__(self, message, stage):
+        super().__init__(message)
+        self.stage = stage
+
+    def hint(self):
+        from .stages import command_for
+        return f"run `{command_for(self.stage)} --fresh` to replace it, or choose another --out"
+
+
 def report(fn, *args, **kw):
     """Run ``fn``; a :class:`CostError` becomes one ``error:`` line on stderr and exit status 2."""
     try:

@@ -16,6 +16,7 @@ e.g. ``minilm-rqvae-co``; SimCIT's names its views, e.g. ``minilm-simcit-text+cf
 import os
 
 from .embeddings import model_tag
+from .errors import StaleStage
 from .io import read_meta
 
 # stage -> the command that makes its output (the CLI names stages after their commands)
@@ -33,6 +34,29 @@ def tokenizer_tag(cfg):
         return "random"
     detail = {"rqvae": f"-{tc['loss']}", "simcit": "-" + "+".join(tc["views"])}.get(tc["method"], "")
     return f"{model_tag(cfg['embed']['model'])}-{tc['method']}{detail}"
+
+
+def check_settings(folder, stage, section, current):
+    """Refuse ``folder`` (a finished ``stage``) when its saved ``config.yaml`` has a ``section`` key whose value
+    differs from ``current``'s: the folder name does not say every setting (``tokenizer.center_inputs`` is not
+    in the tag), so without this a changed setting would silently reuse the old output. Keys the saved config
+    lacks (added to the project since that run) are reported in the log, not refused."""
+    import logging
+
+    import yaml
+    path = os.path.join(folder, "config.yaml")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        saved = (yaml.safe_load(f) or {}).get(section, {})
+    differ = sorted(k for k in saved.keys() & current.keys() if saved[k] != current[k])
+    if differ:
+        shown = ", ".join(f"{section}.{k} {saved[k]!r} there, {current[k]!r} here" for k in differ)
+        raise StaleStage(f"{folder} was made with other settings: {shown}", stage)
+    newer = sorted(current.keys() - saved.keys())
+    if newer:
+        logging.getLogger("cost_ms").info("%s predates the keys %s; using it as made", folder,
+                                          ", ".join(f"{section}.{k}" for k in newer))
 
 
 class Stages:
@@ -72,8 +96,10 @@ class Stages:
         return load_views(self.views, prep, names, text)
 
     def semantic_ids(self, prep):
+        """The tokenize stage's semantic IDs, refused if that stage ran with other tokenizer settings."""
         from .tokenizer import load_semantic_ids
         sid, _ = load_semantic_ids(self.tokenize, prep.name, prep.num_items)
+        check_settings(self.tokenize, "tokenize", "tokenizer", self.cfg["tokenizer"])
         return sid
 
     def relative(self, stage, start):

@@ -241,6 +241,14 @@ def test_semantic_ids_from_another_data_set(fresh_copy):
             fresh_copy)
 
 
+def test_semantic_ids_made_with_other_tokenizer_settings(fresh_copy):
+    # center_inputs is not in the folder's name: only the saved config.yaml can tell the IDs are stale
+    for cmd in ("train", "evaluate"):
+        rejects([cmd, ML, "--out", fresh_copy, *TINY, "--set", "tokenizer.center_inputs=true"],
+                "tokenize-minilm-rqvae-co was made with other settings: tokenizer.center_inputs False there, True "
+                "here; run `python -m cost_ms tokenize CONFIG --fresh` to replace it", fresh_copy)
+
+
 def test_unfinished_stage_is_refused(fresh_copy):
     os.remove(fresh_copy / "tokenize-minilm-rqvae-co" / "meta.json")
     rejects(["train", ML, "--out", fresh_copy, *TINY], "run `python -m cost_ms tokenize CONFIG` first", fresh_copy)

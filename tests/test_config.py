@@ -90,3 +90,13 @@ def test_tokenizer_health_keys_are_checked():
         load_config(cfg, ["tokenizer.kmeans_init_rows=10"])
     with pytest.raises(CostError, match="unknown tokenizer.method 'simcat'"):
         load_config(cfg, ["tokenizer.method=simcat"])
+
+
+def test_check_settings_refuses_changed_keys_and_accepts_newer_ones(tmp_path):
+    from cost_ms.errors import StaleStage
+    from cost_ms.stages import check_settings
+    (tmp_path / "config.yaml").write_text("tokenizer:\n  lr: 0.001\n  loss: co\n")
+    check_settings(str(tmp_path), "tokenize", "tokenizer", {"lr": 0.001, "loss": "co", "added_since": 1})
+    with pytest.raises(StaleStage, match=r"tokenizer.lr 0.001 there, 0.01 here$"):
+        check_settings(str(tmp_path), "tokenize", "tokenizer", {"lr": 0.01, "loss": "co"})
+    check_settings(str(tmp_path / "no-config"), "tokenize", "tokenizer", {"lr": 5})   # nothing saved: no check
