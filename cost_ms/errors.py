@@ -15,12 +15,16 @@ class CostError(Exception):
         return ""
 
 
-class MissingStage(CostError):
-    """A stage's output folder has no ``meta.json``: that stage has not run (or did not finish)."""
+class StageError(CostError):
+    """A problem with one stage's output; ``stage`` names it, so the hint can say which command makes it."""
 
     def __init__(self, message, stage):
         super().__init__(message)
         self.stage = stage
+
+
+class MissingStage(StageError):
+    """A stage's output folder has no ``meta.json``: that stage has not run (or did not finish)."""
 
     def hint(self):
         from .stages import command_for
@@ -34,12 +38,8 @@ class CheckpointMismatch(CostError):
         return "pass --fresh to start over or choose another --out"
 
 
-class StaleStage(CostError):
+class StaleStage(StageError):
     """A stage's output was made with settings other than the current config's."""
-
-    def __init__(self, message, stage):
-        super().__init__(message)
-        self.stage = stage
 
     def hint(self):
         from .stages import command_for
