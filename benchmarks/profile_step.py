@@ -70,10 +70,32 @@ def summarise(op_ms, steps, wall_s, top):
             "peak_rss_mb": peak_rss_mb()}
 
 
+def mindspore_op_ms(run):
+    """``run()`` under MindSpore's profiler -> ``({op type: total ms}, wall seconds of run)``."""
+    from mindspore.profiler import Profiler
+    out_dir = tempfile.mkdtemp(prefix="ms-prof-")
+    try:
+        prof = Profiler(output_path=out_dir)
+        t = time.time()
+        run()
+        wall = time.time() - t
+        prof.stop()
+        prof.analyse()
+        files = glob.glob(os.path.join(out_dir, "**", "cpu_op_type_info_*.csv"), recursive=True)
+        if not files:
+            raise SystemExit(f"MindSpore's profiler wrote no cpu_op_type_info csv under {out_dir}")
+        op_ms = {}
+        with open(files[0]) as f:
+            for row in csv.DictReader(f):
+                op_ms[row["op_type"]] = op_ms.get(row["op_type"], 0.0) + float(row["total_compute_time"])
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return op_ms, wall
+
+
 def profile_cost_ms(d, lengths, warm, steps, top):
     rss = {"start": rss_mb()}
     from mindspore import Tensor, nn
-    from mindspore.profiler import Profiler
 
     from cost_ms.engine import make_train_step
     from cost_ms.generator.transformer import Seq2SeqWithLoss
@@ -90,25 +112,11 @@ def profile_cost_ms(d, lengths, warm, steps, top):
         step(*b)[0].asnumpy()
         rss.setdefault("after_first_step", rss_mb())
     rss["after_warm"] = rss_mb()
-    out_dir = tempfile.mkdtemp(prefix="ms-prof-")
-    try:
-        prof = Profiler(output_path=out_dir)
-        t = time.time()
+    def run():
         for b in batches[warm:]:
             loss = step(*b)[0]
         loss.asnumpy()
-        wall = time.time() - t
-        prof.stop()
-        prof.analyse()
-        files = glob.glob(os.path.join(out_dir, "**", "cpu_op_type_info_*.csv"), recursive=True)
-        if not files:
-            raise SystemExit(f"MindSpore's profiler wrote no cpu_op_type_info csv under {out_dir}")
-        op_ms = {}
-        with open(files[0]) as f:
-            for row in csv.DictReader(f):
-                op_ms[row["op_type"]] = op_ms.get(row["op_type"], 0.0) + float(row["total_compute_time"])
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    op_ms, wall = mindspore_op_ms(run)
     return {**summarise(op_ms, steps, wall, top), "rss_mb": rss}
 
 

@@ -1,4 +1,4 @@
-"""generator.layers.Dense: the same values and gradients as nn.Dense, in graph and PyNative mode."""
+"""generator.layers.Dense: the same values and gradients as nn.Dense, in graph and PyNative mode, training or not."""
 import mindspore as ms
 import numpy as np
 import pytest
@@ -28,6 +28,18 @@ def test_dense_matches_nn_dense_values_and_gradients(ms_mode, rng):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     # by hand: the bias gradient is the upstream gradient summed over every leading position
     np.testing.assert_allclose(_grads(fast, x, w)[3], w.asnumpy().reshape(-1, 5).sum(0), rtol=1e-5)
+
+
+def test_dense_inference_path_gives_the_training_value(ms_mode, rng):
+    """Out of training the bias is a plain BiasAdd (no backward to shape); the value must not move."""
+    fast = Dense(6, 5)
+    x = Tensor(rng.normal(size=(7, 6)).astype(np.float32))
+    fast.set_train(True)
+    train_value = fast(x).asnumpy()
+    fast.set_train(False)
+    by_hand = x.asnumpy() @ fast.weight.asnumpy().T + fast.bias.asnumpy()
+    np.testing.assert_allclose(fast(x).asnumpy(), train_value, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fast(x).asnumpy(), by_hand, rtol=1e-5, atol=1e-6)
 
 
 def test_create_dense_is_the_fast_one_on_cpu_only():

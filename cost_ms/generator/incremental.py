@@ -61,5 +61,5 @@ class DecodeStep(nn.Cell):
                 y, k, v = net.decoder[i].step(y, cross[2 * i], cross[2 * i + 1], cross_mask, self.beams,
                                               cache[2 * i], cache[2 * i + 1], parent)
             new_cache = new_cache + (k, v)
-        logits = net.head(net.dec_ln(y))[:, 0]
+        logits = net.head(net.dec_ln(y)).reshape(tok.shape[0], -1)     # [R, V]: the unit axis dropped by a reshape
         return ops.log_softmax(logits, -1), new_cache

@@ -26,9 +26,13 @@ class MultiHeadAttention(nn.Cell):
         self.o = nn.Dense(inner, d_model, has_bias=False)
         self.drop = nn.Dropout(p=dropout)
         self.scale = 1.0 / float(np.sqrt(head_dim))
+        self.qk = ops.BatchMatMul(transpose_b=True)
 
     def _split(self, x):
+        """``[B, T, H * hd] -> [B, H, T, hd]``."""
         b, t, _ = x.shape
+        if t == 1:   # moving a unit axis is a reshape: no Transpose kernel (one token per decoding step)
+            return x.reshape(b, self.heads, 1, self.head_dim)
         return x.reshape(b, t, self.heads, self.head_dim).transpose(0, 2, 1, 3)
 
     def construct(self, x, kv, mask):
@@ -42,12 +46,16 @@ class MultiHeadAttention(nn.Cell):
 
     def attend(self, x, k, v, mask=None):
         """Queries from ``x [B, Tq, d]`` over ``k, v [B, H, Tk, head_dim]``; ``mask`` additive or None."""
-        scores = ops.matmul(self._split(self.q(x)), k.transpose(0, 1, 3, 2)) * self.scale
+        # q @ k^T with the transpose inside the kernel: no Transpose op on the keys, which decoding
+        # steps would otherwise repeat on the whole cached memory every step
+        scores = self.qk(self._split(self.q(x)), k) * self.scale
         if mask is not None:
             scores = scores + mask.expand_dims(1)
         attn = self.drop(ops.softmax(scores, -1))
-        out = ops.matmul(attn, v).transpose(0, 2, 1, 3)
-        b, t = out.shape[0], out.shape[1]
+        out = ops.matmul(attn, v)                                  # [B, H, Tq, hd]
+        b, t = out.shape[0], out.shape[2]
+        if t != 1:
+            out = out.transpose(0, 2, 1, 3)
         return self.o(out.reshape(b, t, self.heads * self.head_dim))
 
 
