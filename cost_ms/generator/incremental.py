@@ -55,11 +55,8 @@ class DecodeStep(nn.Cell):
         cross_mask = net.pad_mask(src)
         new_cache = ()
         for i in range(self.n):
-            if self.first:
-                y, k, v = net.decoder[i].step(y, cross[2 * i], cross[2 * i + 1], cross_mask, self.beams)
-            else:
-                y, k, v = net.decoder[i].step(y, cross[2 * i], cross[2 * i + 1], cross_mask, self.beams,
-                                              cache[2 * i], cache[2 * i + 1], parent)
+            past = (None, None, None) if self.first else (cache[2 * i], cache[2 * i + 1], parent)
+            y, k, v = net.decoder[i].step(y, cross[2 * i], cross[2 * i + 1], cross_mask, self.beams, *past)
             new_cache = new_cache + (k, v)
         logits = net.head(net.dec_ln(y)).reshape(tok.shape[0], -1)     # [R, V]: the unit axis dropped by a reshape
         return ops.log_softmax(logits, -1), new_cache
