@@ -17,11 +17,11 @@ class _AddBias(nn.Cell):
     the backward. (A cell ``bprop`` computing the same GEMV kept every layer's output alive until the
     backward: +2.0 GB at d_model 384, docs/PERFORMANCE.md.) ``1 * b`` is exact, so the value is ``x + b``.
     Out of training (beam search) there is no backward, and the K = 1 product cost more than the add it
-    feeds (4.7 of 54.7 ms in a TIGER-size decoding step), so it is a plain ``BiasAdd`` there.
+    feeds (2-5 ms of a 55 ms TIGER-size decoding step, benchmarks/profile_decode.py), so it is a plain ``BiasAdd`` there.
     """
 
     def construct(self, x, b):
-        if not self.training:          # inference has no backward to shape: a plain broadcast add
+        if not self.training:          # inference has no backward to shape: the plain BiasAdd kernel
             return ops.bias_add(x, b)
         ones = ops.ones((x.shape[0], 1), x.dtype)
         return x + ops.matmul(ones, b.reshape(1, -1))
