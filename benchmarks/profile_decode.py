@@ -22,14 +22,12 @@ times a little; take the speed from the phases (and from twin.py).
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 from common import ROOT, child, machine, peak_rss_mb, write_json
 from profile_step import family, mindspore_op_ms
-from twin import BEAM, CONFIGS, Data, check_folders, cost_ms_net
+from twin import BEAM, CONFIGS, Data, check_folders, cost_ms_net, prepared
 
 
 class _Timed:
@@ -138,15 +136,9 @@ def main():
         return
     os.chdir(ROOT)
     check_folders(a.config)
-    tmp = tempfile.mkdtemp(prefix="profdec-")
-    try:
-        data = os.path.join(tmp, f"{a.config}.npz")
-        child(os.path.join(ROOT, "benchmarks", "twin.py"), "prepare", "--config", a.config, "--steps", "1",
-              "--users", str(a.users), "--data", data)
+    with prepared(a.config, 1, a.users) as data:
         res = child(__file__, "cost_ms", "--data", data, "--width", str(a.width), "--calls", str(a.calls),
                     "--passes", str(a.passes))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print_result(res)
     write_json(a.out, {"config": a.config, "users": a.users, "beam": BEAM, "machine": machine(), **res})
 

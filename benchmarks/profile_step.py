@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from common import ROOT, child, machine, peak_rss_mb, write_json
-from twin import CONFIGS, Data, check_folders, cost_ms_net, torch_trainer
+from twin import CONFIGS, Data, check_folders, cost_ms_net, prepared, torch_trainer
 
 FAMILIES = (   # (family, substrings of op names, lower case); first match wins
     ("optimizer", ("adam", "assign", "lamb", "weightdecay", "_foreach", "addcdiv", "lerp")),
@@ -181,19 +181,12 @@ def main():
         return
     os.chdir(ROOT)
     check_folders(a.config)
-    tmp = tempfile.mkdtemp(prefix="prof-")
-    try:
-        data = os.path.join(tmp, f"{a.config}.npz")
-        twin_py = os.path.join(ROOT, "benchmarks", "twin.py")
-        child(twin_py, "prepare", "--config", a.config, "--steps", str(a.warm + a.steps), "--users", "1",
-              "--data", data)
+    with prepared(a.config, a.warm + a.steps, 1) as data:
         res = {}
         for impl in ("cost_ms", "torch"):
             print(f"profiling {impl} ({a.config}, {a.lengths})", file=sys.stderr, flush=True)
             res[impl] = child(__file__, impl, "--data", data, "--steps", str(a.steps), "--warm", str(a.warm),
                               "--top", str(a.top), "--lengths", a.lengths)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print_side_by_side(res)
     write_json(a.out, {"config": a.config, "lengths": a.lengths, "steps": a.steps, "warm": a.warm,
                        "machine": machine(), **res})

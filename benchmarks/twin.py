@@ -32,6 +32,7 @@ slower at 2 threads than at 1 under a load of 7 on 2 cores), so run it on a quie
 adds ``check``: cost-ms's weights copied into the twin, dropout off, losses, logits and beam results compared.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -110,6 +111,20 @@ def prepare(name, steps, users, path, micro=1):
              micro_batches=np.array(micro), src_widths=np.array(inputs.src_widths))
 
 
+@contextlib.contextmanager
+def prepared(name, steps, users, micro=0):
+    """The ``.npz`` of :func:`prepare` for config ``name`` in a temporary folder, removed on exit. Built in a
+    child process, so that the caller never imports MindSpore (its peak RSS stays its children's own)."""
+    tmp = tempfile.mkdtemp(prefix=f"twin-{name}-")
+    try:
+        path = os.path.join(tmp, f"{name}.npz")
+        child(os.path.abspath(__file__), "prepare", "--config", name, "--steps", str(steps), "--users", str(users),
+              "--data", path, "--micro-batches", str(micro))
+        yield path
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 class Data:
     """The .npz of :func:`prepare`. Imports NumPy only: importing any ``cost_ms.generator`` module would
     import MindSpore (the package's ``__init__``), and the twin's child must not pay for it."""
@@ -162,7 +177,6 @@ def _time_training(run, sync, d, steps, lengths):
 def _beam_result(search_all, d):
     """``search_all(src [U, S]) -> items [U, 20]`` over every eval user. The first call (untimed) compiles:
     cost-ms's graphs for each source width its length-sorted batches use, as its Evaluator does once per run."""
-    import numpy as np
     t = time.time()
     search_all(d.eval_src)
     warm = time.time() - t
@@ -369,13 +383,8 @@ def main():
     os.chdir(ROOT)                                   # the run folder is runs/amazon-office under the checkout
     for name in a.config:
         check_folders(name)
-    tmp = tempfile.mkdtemp(prefix="twin-")
-    try:
-        data = {}
-        for name in a.config:
-            data[name] = os.path.join(tmp, f"{name}.npz")
-            child(__file__, "prepare", "--config", name, "--steps", str(a.steps), "--users", str(a.users),
-                  "--data", data[name], "--micro-batches", str(a.micro_batches))
+    with contextlib.ExitStack() as stack:
+        data = {name: stack.enter_context(prepared(name, a.steps, a.users, a.micro_batches)) for name in a.config}
         checks = {name: child(__file__, "check", "--data", data[name]) for name in a.config} if a.check else {}
         results = {}
         for r in range(a.repeats):
@@ -386,8 +395,6 @@ def main():
                         res = child(__file__, impl, "--data", data[name], "--lengths", lengths, "--steps",
                                     str(a.steps), "--beam", str(int(lengths == "full")), "--threads", str(a.threads))
                         results.setdefault((name, lengths), {}).setdefault(impl, []).append(res)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     rows = build_rows(results, checks, a)
     for r in rows:
         if r["params"]["cost_ms"] != r["params"]["torch"]:
