@@ -32,7 +32,6 @@ def setup_all():
 
 
 def run_variant(variant, steps, users):
-    import numpy as np
     from mindspore import Tensor, nn
 
     from cost_ms.runtime import init_runtime

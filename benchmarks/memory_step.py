@@ -26,7 +26,6 @@ from twin import CONFIGS, Data, check_folders, prepare, run_torch
 
 
 def run_variant(d, variant, steps):
-    import mindspore as ms
     from mindspore import Tensor, nn
 
     from cost_ms.engine import make_train_step
