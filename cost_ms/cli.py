@@ -30,7 +30,7 @@ def command(name, help_):
     return deco
 
 
-def _init(cfg, args, fresh_folder=None):
+def _init(cfg, args, fresh_folder=None, cpu_threads=0):
     """MindSpore device and mode; join the msrun job when ``run.data_parallel``. Returns the World.
 
     With ``--fresh``, rank 0 deletes ``fresh_folder`` (the stage's output and checkpoints) and every
@@ -40,7 +40,7 @@ def _init(cfg, args, fresh_folder=None):
 
     from .parallel import init_world
     from .runtime import init_runtime
-    init_runtime(cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"])
+    init_runtime(cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"], cpu_threads)
     w = init_world(cfg["run"]["data_parallel"])
     if fresh_folder and args.fresh:
         if w.is_main:
@@ -91,7 +91,7 @@ def cmd_tokenize(cfg, stages, args):
     tc = cfg["tokenizer"]
     # SimCIT's views are checked before anything is written or trained
     views = stages.item_views(prep, tc["views"], emb) if tc["method"] == "simcit" else None
-    w = _init(cfg, args, fresh_folder=stages.tokenize)
+    w = _init(cfg, args, fresh_folder=stages.tokenize, cpu_threads=cfg["run"]["tokenizer_cpu_threads"])
     _, rep = run_tokenize(cfg, prep, emb, emb_meta, stages.tokenize, views=views)
     if not w.is_main:
         return

@@ -35,8 +35,28 @@ def device_id_from_env(device):
         raise CostError(f"DEVICE_ID must be an integer, got '{raw}'") from None
 
 
-def init_runtime(device="CPU", mode="graph", seed=None):
-    """Set MindSpore's device and mode; check the device exists by running one op on it."""
+_CPU_THREADS = []          # the kernel thread count this process set (MindSpore allows one setting)
+
+
+def set_cpu_threads(n):
+    """MindSpore's CPU kernel threads (``n`` > 0), once per process; 0 leaves MindSpore's default."""
+    if not n:
+        return
+    if _CPU_THREADS:
+        if _CPU_THREADS[0] != n:
+            raise CostError(f"CPU kernel threads are already {_CPU_THREADS[0]} in this process; "
+                            f"MindSpore cannot change them to {n}")
+        return
+    from mindspore.device_context.cpu.op_tuning import threads_num
+    threads_num(n)
+    _CPU_THREADS.append(n)
+
+
+def init_runtime(device="CPU", mode="graph", seed=None, cpu_threads=0):
+    """Set MindSpore's device and mode; check the device exists by running one op on it.
+
+    ``cpu_threads`` > 0 sets the CPU kernel thread count (device CPU only; once per process).
+    """
     import mindspore as ms
 
     if device not in DEVICES:
@@ -44,6 +64,10 @@ def init_runtime(device="CPU", mode="graph", seed=None):
     if mode not in MODES:
         raise CostError(f"unknown run.mode '{mode}'; choose one of {', '.join(MODES)}")
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    if not isinstance(cpu_threads, int) or cpu_threads < 0:
+        raise CostError(f"CPU kernel threads must be a whole number >= 0, got {cpu_threads!r}")
+    if device == "CPU":
+        set_cpu_threads(cpu_threads)
     try:
         device_id = device_id_from_env(device)
         if device_id is None:

@@ -38,6 +38,7 @@ def test_set_overrides_and_types():
     ("generator.beam_size=10", "beam_size (10) must be >="),
     ("tokenizer.entropy_weight=-0.5", "tokenizer.entropy_weight must be >= 0, got -0.5"),
     ("tokenizer.gumbel_tau=0", "tokenizer.gumbel_tau must be > 0, got 0.0"),
+    ("run.tokenizer_cpu_threads=-1", "run.tokenizer_cpu_threads must be a whole number >= 0"),
 ])
 def test_bad_keys_are_named(override, message):
     with pytest.raises(CostError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -100,3 +101,17 @@ def test_check_settings_refuses_changed_keys_and_accepts_newer_ones(tmp_path):
     with pytest.raises(StaleStage, match=r"tokenizer.lr 0.001 there, 0.01 here$"):
         check_settings(str(tmp_path), "tokenize", "tokenizer", {"lr": 0.01, "loss": "co"})
     check_settings(str(tmp_path / "no-config"), "tokenize", "tokenizer", {"lr": 5})   # nothing saved: no check
+
+
+def test_cpu_threads_are_set_once_per_process():
+    """MindSpore takes one CPU thread setting per process: the same value again is fine, another is refused."""
+    import subprocess
+    import sys
+    code = ("from cost_ms.runtime import init_runtime, set_cpu_threads\n"
+            "init_runtime('CPU', 'graph', 0, cpu_threads=1)\n"
+            "set_cpu_threads(1)\n"
+            "set_cpu_threads(2)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, GLOG_v="3"))
+    assert proc.returncode != 0
+    assert "CPU kernel threads are already 1 in this process; MindSpore cannot change them to 2" in proc.stderr

@@ -194,3 +194,17 @@ def test_only_the_writer_rank_writes(tmp_path):
                                                    "step-00000004.ckpt", "step-00000004.json"]
     assert mgr.load()["epoch"] == 4
     assert ms.load_checkpoint(str(tmp_path / "ck" / "step-00000004.ckpt"))
+
+
+def test_tokenizer_cpu_threads_change_speed_not_codes(base, tmp_path):
+    """``run.tokenizer_cpu_threads`` (1 by default) against MindSpore's own thread count: the same codes."""
+    runs = {}
+    for threads in (0, 1):
+        out = _copy(base, tmp_path / f"t{threads}")
+        cli("tokenize", CFG, "--out", out, *SMALL, "--set", f"run.tokenizer_cpu_threads={threads}")
+        runs[threads] = os.path.join(out, "tokenize-minilm-rqvae-co")
+    np.testing.assert_array_equal(np.load(os.path.join(runs[0], "semantic_ids.npy")),
+                                  np.load(os.path.join(runs[1], "semantic_ids.npy")))
+    with open(os.path.join(runs[0], "history.json")) as f, open(os.path.join(runs[1], "history.json")) as g:
+        losses = [[e["loss"] for e in json.load(h)["epochs"]] for h in (f, g)]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
