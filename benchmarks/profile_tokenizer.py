@@ -28,7 +28,7 @@ def main():
     p.add_argument("--warm", type=int, default=5)
     p.add_argument("--loss", default="co")
     p.add_argument("--top", type=int, default=15)
-    p.add_argument("--threads", type=int, default=0, help="MindSpore CPU op threads (0 = its default)")
+    p.add_argument("--threads", type=int, default=0, help="MindSpore CPU kernel threads (0 = its default)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "profile_tokenizer.json"))
     a = p.parse_args()
     if not os.path.isfile(EMB):
@@ -43,10 +43,7 @@ def main():
     from cost_ms.tokenizer.cells import RQVAEWithLoss
     from cost_ms.tokenizer.trainer import build_model, kmeans_init
     tc = dict(load_config(CFG)["tokenizer"], loss=a.loss)
-    if a.threads:
-        from mindspore.device_context.cpu.op_tuning import threads_num
-        threads_num(a.threads)
-    init_runtime("CPU", "graph", 2024)
+    init_runtime("CPU", "graph", 2024, cpu_threads=a.threads)
     emb = np.load(EMB).astype(np.float32)
     emb -= emb.mean(0, keepdims=True)
     bs = tc["batch_size"]
@@ -98,7 +95,8 @@ def main():
     print("  op type                      ms/step   share")
     for k, v in list(ops_per_step.items())[:a.top]:
         print(f"  {k:<28} {v:7.3f}  {v / total_ops:6.1%}")
-    write_json(a.out, {"benchmark": "profile_tokenizer", "loss": a.loss, "threads": a.threads, "batch_size": bs, "steps": a.steps,
+    write_json(a.out, {"benchmark": "profile_tokenizer", "loss": a.loss, "threads": a.threads, "batch_size": bs,
+                       "steps": a.steps,
                        "wall_ms_per_step": wall, "profiled_wall_ms_per_step": 1000 * prof_wall / a.steps,
                        "op_ms_per_step": ops_per_step, "op_total_ms_per_step": total_ops,
                        "peak_rss_mb": peak_rss_mb()})

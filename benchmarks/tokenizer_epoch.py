@@ -8,10 +8,10 @@ process and alternating when ``--repeats`` > 1:
   reads back every step), extracted with ``git archive`` into a temporary folder;
 * ``current``: this tree's ``train_rqvae`` with its default ``log_every=50`` (reads once per interval);
 * ``current-log1``: this tree with ``log_every=1``, i.e. today's loop forced to read back every step;
-* ``current-threads1``: this tree with MindSpore's CPU op threads set to 1
-  (``mindspore.device_context.cpu.op_tuning.threads_num``; the default uses every core).
+* ``current-threads1``: this tree with MindSpore's CPU kernel threads set to 1 (``run.tokenizer_cpu_threads``,
+  ``cost_ms.runtime.set_cpu_threads``; MindSpore's default is 25).
 
-All three train the same settings (``configs/amazon-beauty-cpu.yaml``'s tokenizer: paper settings, centred
+Every variant trains the same settings (``configs/amazon-beauty-cpu.yaml``'s tokenizer: paper settings, centred
 MiniLM embeddings, batch 256, 47 steps per epoch) on the same matrix. Epoch 1 (graph compilation, k-means)
 is left out of the median.
 
@@ -19,6 +19,7 @@ is left out of the median.
     python benchmarks/tokenizer_epoch.py [--epochs 8] [--repeats 2] [--loss co] [--ref 6c3a5bf] [--variants ...]
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -31,30 +32,27 @@ EMB = os.path.join(ROOT, "runs", "amazon-beauty", "embed-minilm", "item_emb.npy"
 CFG = os.path.join(ROOT, "configs", "amazon-beauty-cpu.yaml")
 
 
-def run_variant(variant, epochs, loss, tree):
+def run_variant(variant, tc_path, tree):
+    """``tc_path``: the tokenizer settings as JSON, resolved once by the parent with this tree's config loader
+    (an older tree's loader may not read today's configs)."""
     if tree:
         sys.path.insert(0, tree)                       # the older commit's cost_ms shadows this tree's
+    import json
+
     import numpy as np
 
     import cost_ms
-    from cost_ms.config import load_config
     from cost_ms.runtime import init_runtime
     from cost_ms.tokenizer.trainer import train_rqvae
     assert os.path.dirname(os.path.abspath(cost_ms.__file__)).startswith(tree or ROOT), cost_ms.__file__
-    cfg = load_config(CFG) if not tree else None
-    if cfg is None:                                    # this tree's config loader reads the settings
-        out = subprocess.run([sys.executable, __file__, "--dump-config"], capture_output=True, text=True, cwd=ROOT)
-        import json
-        tc = json.loads(out.stdout.strip().splitlines()[-1])
-    else:
-        tc = dict(cfg["tokenizer"])
-    tc.update(loss=loss, epochs=epochs, ckpt_every_steps=0)
+    with open(tc_path) as f:
+        tc = json.load(f)
     emb = np.load(EMB).astype(np.float32)
     emb = emb - emb.mean(0, keepdims=True)             # center_inputs, applied before train_rqvae in both codes
     if variant == "current-threads1":
-        from mindspore.device_context.cpu.op_tuning import threads_num
-        threads_num(1)
-    init_runtime("CPU", "graph", 0)
+        init_runtime("CPU", "graph", 0, cpu_threads=1)
+    else:                                              # an older tree's init_runtime has no cpu_threads
+        init_runtime("CPU", "graph", 0)
     kw = {"log_every": 1} if variant == "current-log1" else {}
     with tempfile.TemporaryDirectory() as tmp:
         _, hist = train_rqvae(tc, emb, tmp, 2024, progress=False, **kw)
@@ -69,7 +67,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--variant")
     p.add_argument("--tree", default="")
-    p.add_argument("--dump-config", action="store_true")
+    p.add_argument("--tc", help=argparse.SUPPRESS)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--loss", default="co")
@@ -78,26 +76,25 @@ def main():
                    help="comma-separated; the speed-up column is against the first")
     p.add_argument("--name", default="tokenizer_epoch", help="writes benchmarks/results/NAME.json")
     a = p.parse_args()
-    if a.dump_config:
-        import json
-
-        from cost_ms.config import load_config
-        print(json.dumps(load_config(CFG)["tokenizer"]))
-        return
     if a.variant:
-        import json
-        print(json.dumps(run_variant(a.variant, a.epochs, a.loss, a.tree)))
+        print(json.dumps(run_variant(a.variant, a.tc, a.tree)))
         return
     if not os.path.isfile(EMB):
         raise SystemExit(f"no {EMB}: run `python -m cost_ms embed configs/amazon-beauty-cpu.yaml` first")
-    with tempfile.TemporaryDirectory() as tree:
+    from cost_ms.config import load_config
+    tc = dict(load_config(CFG)["tokenizer"], loss=a.loss, epochs=a.epochs, ckpt_every_steps=0)
+    with tempfile.TemporaryDirectory() as work:
+        tree, tc_path = os.path.join(work, "ref"), os.path.join(work, "tokenizer.json")
+        os.makedirs(tree)
+        with open(tc_path, "w") as f:
+            json.dump(tc, f)
         archive = subprocess.run(["git", "archive", a.ref, "cost_ms"], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
         runs = {v: [] for v in a.variants.split(",")}
         for _ in range(a.repeats):
             for v in runs:
                 extra = ["--tree", tree] if v == "ref" else []
-                runs[v].append(child(__file__, v, "--epochs", str(a.epochs), "--loss", a.loss, *extra))
+                runs[v].append(child(__file__, v, "--tc", tc_path, *extra))
     rows = []
     for v, rs in runs.items():
         row = min(rs, key=lambda r: r["epoch_s_median"])
