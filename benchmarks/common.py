@@ -24,11 +24,11 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child(script, variant, *args):
-    """Run ``script --variant VARIANT`` in a fresh process; it prints one JSON line last."""
-    env = dict(os.environ, GLOG_v="3", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+def child(script, variant, *args, env=None, cwd=ROOT):
+    """Run ``script --variant VARIANT`` in a fresh process (``env``: extra variables); it prints one JSON line last."""
+    env = dict(os.environ, GLOG_v="3", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(env or {}))
     proc = subprocess.run([sys.executable, script, "--variant", variant, *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT)
+                          env=env, cwd=cwd)
     if proc.returncode:
         raise SystemExit(f"{variant} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
