@@ -105,7 +105,7 @@ def cmd_train(cfg, stages, args):
     from .generator import format_table, run_evaluate, run_train
     prep = stages.prepared()
     sid = stages.semantic_ids(prep)
-    w = _init(cfg, args, fresh_folder=stages.generator)
+    w = _init(cfg, args, fresh_folder=stages.generator, cpu_threads=cfg["run"]["generator_cpu_threads"])
     inputs, net, _, _ = run_train(cfg, stages, prep, sid)
     metrics = run_evaluate(cfg, inputs, net, stages.generator)
     if w.is_main:
@@ -120,7 +120,7 @@ def cmd_evaluate(cfg, stages, args):
     from .generator import GeneratorInputs, build_network, format_table, run_evaluate
     prep = stages.prepared()
     sid = stages.semantic_ids(prep)
-    w = _init(cfg, args)
+    w = _init(cfg, args, cpu_threads=cfg["run"]["generator_cpu_threads"])
     inputs = GeneratorInputs(cfg, prep, sid)
     metrics = run_evaluate(cfg, inputs, build_network(cfg, inputs), stages.generator)
     if w.is_main:

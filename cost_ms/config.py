@@ -172,10 +172,10 @@ def validate(cfg):
     if tok["loss"] not in ("re", "co", "re+co"):
         raise CostError(f"unknown tokenizer.loss '{tok['loss']}'; choose one of: co, re, re+co "
                         f"(random hashing is tokenizer.method=random)")
-    threads = cfg["run"]["tokenizer_cpu_threads"]
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-        raise CostError(f"run.tokenizer_cpu_threads must be a whole number >= 0 (0 = MindSpore's default), "
-                        f"got {threads!r}")
+    for key in ("tokenizer_cpu_threads", "generator_cpu_threads"):
+        threads = cfg["run"][key]
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise CostError(f"run.{key} must be a whole number >= 0 (0 = MindSpore's default), got {threads!r}")
     if cfg["run"]["log_every_steps"] < 1:
         raise CostError("run.log_every_steps must be >= 1")
     if cfg["dataset"]["min_seq_len"] < 3:

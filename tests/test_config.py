@@ -39,6 +39,7 @@ def test_set_overrides_and_types():
     ("tokenizer.entropy_weight=-0.5", "tokenizer.entropy_weight must be >= 0, got -0.5"),
     ("tokenizer.gumbel_tau=0", "tokenizer.gumbel_tau must be > 0, got 0.0"),
     ("run.tokenizer_cpu_threads=-1", "run.tokenizer_cpu_threads must be a whole number >= 0"),
+    ("run.generator_cpu_threads=-2", "run.generator_cpu_threads must be a whole number >= 0"),
 ])
 def test_bad_keys_are_named(override, message):
     with pytest.raises(CostError, match=message.replace("(", r"\(").replace(")", r"\)")):
