@@ -26,7 +26,7 @@ def peak_rss_mb():
 
 def child(script, variant, *args, env=None, cwd=ROOT):
     """Run ``script --variant VARIANT`` in a fresh process (``env``: extra variables); it prints one JSON line last."""
-    env = dict(os.environ, GLOG_v="3", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(env or {}))
+    env = {**os.environ, "GLOG_v": "3", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     proc = subprocess.run([sys.executable, script, "--variant", variant, *args], capture_output=True, text=True,
                           env=env, cwd=cwd)
     if proc.returncode:

@@ -15,7 +15,8 @@ alternating when ``--repeats`` > 1:
   batches of 256, its recipe) with MindSpore's default kernel threads, 1 and 2: ``gen-cpu-threads0``,
   ``gen-cpu-threads1``, ``gen-cpu-threads2``; and ``gen-cpu-dp2``: two data-parallel workers under ``msrun``
   (``scripts/run_distribute_train.sh``'s launcher), one kernel thread and 128 rows each, gradients averaged
-  (``World.grad_reducer``): the same 256-sample update. Its samples/s counts both workers; its peak RSS is the sum
+  (``World.grad_reducer``): an update of the same size (each worker draws its own rows). Its samples/s counts
+  both workers; its peak RSS is the sum
   (``gen-cpu-dp2-threads0``: the same with MindSpore's default kernel threads in each worker);
 * ``torch-cpu``: the PyTorch twin (``benchmarks/torch_twin.py``) at the CPU config on the same batches, whole
   batches, AdamW, torch's default threads (the yardstick; ``twin.py`` does the same on real Office batches).
@@ -31,8 +32,10 @@ The children run in a temporary folder, where AKG writes its kernel files (``akg
     python benchmarks/cpu_knobs.py [--epochs 4] [--steps 6] [--repeats 1] [--variants ...] [--name cpu_knobs]
 """
 import argparse
+import glob
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -42,9 +45,12 @@ import time
 from common import ROOT, child, peak_rss_mb, report
 
 EMB = os.path.join(ROOT, "runs", "amazon-beauty", "embed-minilm", "item_emb.npy")
-ENV = {"tok-off": {}, "tok-gk": {}, "tok-gk-passive": {"OMP_WAIT_POLICY": "passive"},
-       "gen-off": {}, "gen-gk-passive": {"OMP_WAIT_POLICY": "passive"},
-       "gen-cpu-threads0": {}, "gen-cpu-threads1": {}, "gen-cpu-threads2": {}, "gen-cpu-dp2": {}, "gen-cpu-dp2-threads0": {}, "torch-cpu": {}}
+# variant -> (extra environment, MindSpore CPU kernel threads: 0 = its default)
+VARIANTS = {"tok-off": ({}, 1), "tok-gk": ({}, 1), "tok-gk-passive": ({"OMP_WAIT_POLICY": "passive"}, 1),
+            "gen-off": ({}, 0), "gen-gk-passive": ({"OMP_WAIT_POLICY": "passive"}, 0),
+            "gen-cpu-threads0": ({}, 0), "gen-cpu-threads1": ({}, 1), "gen-cpu-threads2": ({}, 2),
+            "gen-cpu-dp2": ({}, 1), "gen-cpu-dp2-threads0": ({}, 0), "torch-cpu": ({}, 0)}
+DATA_PARALLEL = ("gen-cpu-dp2", "gen-cpu-dp2-threads0")   # run under msrun, 2 workers
 
 
 def _runtime(variant):
@@ -53,8 +59,7 @@ def _runtime(variant):
     from cost_ms.runtime import init_runtime
     if "-gk" in variant:
         ms.set_context(enable_graph_kernel=True)      # deprecated name; jit_level O1 does not fuse on CPU
-    threads = int(variant[-1]) if "threads" in variant else 1 if variant.startswith("tok") or "dp" in variant else 0
-    init_runtime("CPU", "graph", 0, cpu_threads=threads)
+    init_runtime("CPU", "graph", 0, cpu_threads=VARIANTS[variant][1])
 
 
 def tokenizer(variant, epochs):
@@ -137,7 +142,7 @@ def generator(variant, steps):
     from cost_ms.generator.vocab import Vocab
     from cost_ms.parallel import init_world
     _runtime(variant)
-    w = init_world("dp" in variant)
+    w = init_world(variant in DATA_PARALLEL)
     cpu = variant.startswith("gen-cpu")
     cfg = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml" if cpu else "amazon-office.yaml"))
     gc, bs, src_len = cfg["generator"], 256 // w.size, 1 + 20 * 4
@@ -156,16 +161,28 @@ def generator(variant, steps):
             "first_s": first, "final_loss": loss, "rank": w.rank}
 
 
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def msrun(variant, args, env, work, workers=2):
     """``variant`` on ``workers`` msrun workers; each writes its JSON line to ``--json-out``.RANK."""
     out = os.path.join(work, variant)
+    for r in range(workers):                     # a repeat must not read the previous repeat's rows
+        if os.path.exists(f"{out}.{r}"):
+            os.remove(f"{out}.{r}")
     cmd = ["msrun", "--worker_num", str(workers), "--local_worker_num", str(workers), "--master_port",
-           str(8200 + os.getpid() % 500), "--log_dir", out + "-logs", "--join", "True",
+           str(_free_port()), "--log_dir", out + "-logs", "--join", "True",
            os.path.abspath(__file__), "--variant", variant, "--json-out", out, *args]
+    # msrun starts each worker with the `python` on PATH: make it this interpreter
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work,
-                          env=dict(os.environ, GLOG_v="3", **env))
+                          env={**os.environ, "GLOG_v": "3", "PATH": path, **env})
     if proc.returncode:
-        raise SystemExit(f"{variant} failed under msrun (logs in {out}-logs):\n{proc.stdout[-2000:]}")
+        logs = "".join(open(f).read()[-1500:] for f in sorted(glob.glob(out + "-logs/worker_*.log")))
+        raise SystemExit(f"{variant} failed under msrun:\n{proc.stdout[-1000:]}{proc.stderr[-1000:]}\n{logs}")
     rows = []
     for r in range(workers):
         with open(f"{out}.{r}") as f:
@@ -179,12 +196,13 @@ def main():
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--variants", default=",".join(ENV))
+    p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--name", default="cpu_knobs", help="writes benchmarks/results/NAME.json")
     p.add_argument("--json-out", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.variant:
-        run = tokenizer if a.variant.startswith("tok") else torch_generator if a.variant.startswith("torch") else generator
+        run = (tokenizer if a.variant.startswith("tok") else
+               torch_generator if a.variant.startswith("torch") else generator)
         out = run(a.variant, a.epochs if run is tokenizer else a.steps)
         line = json.dumps({"variant": a.variant, **out, "peak_rss_mb": peak_rss_mb()})
         if a.json_out:
@@ -193,19 +211,21 @@ def main():
         print(line)
         return
     names = a.variants.split(",")
-    unknown = [v for v in names if v not in ENV]
+    unknown = [v for v in names if v not in VARIANTS]
     if unknown:
-        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ENV)}")
+        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if os.path.basename(a.name) != a.name:
+        raise SystemExit(f"--name is a file name under benchmarks/results/, not a path: {a.name!r}")
     if any(v.startswith("tok") for v in names) and not os.path.isfile(EMB):
         raise SystemExit(f"no {EMB}: run `python -m cost_ms embed configs/amazon-beauty-cpu.yaml` first")
     runs = {v: [] for v in names}
     with tempfile.TemporaryDirectory() as work:
         for _ in range(a.repeats):
             for v in names:
-                env = dict(ENV[v], MS_COMPILER_CACHE_PATH=os.path.join(work, "kernels"),
+                env = dict(VARIANTS[v][0], MS_COMPILER_CACHE_PATH=os.path.join(work, "kernels"),
                            PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "benchmarks")]))
                 args = ["--epochs", str(a.epochs), "--steps", str(a.steps)]
-                runs[v].append(msrun(v, args, env, work) if "dp" in v else
+                runs[v].append(msrun(v, args, env, work) if v in DATA_PARALLEL else
                                child(os.path.abspath(__file__), v, *args, env=env, cwd=work))
     rows = []
     for v, rs in runs.items():

@@ -23,7 +23,8 @@ class Recommender:
     def __init__(self, run_dir, device=None):
         meta = read_meta(run_dir, STAGE)
         cfg = load_saved(os.path.join(run_dir, "config.yaml"))
-        init_runtime(device or cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"])
+        init_runtime(device or cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"],
+                     cfg["run"]["generator_cpu_threads"])
         self.prep = load(os.path.normpath(os.path.join(run_dir, meta["data_dir"])))
         sid, _ = load_semantic_ids(os.path.normpath(os.path.join(run_dir, meta["semantic_ids_dir"])),
                                    self.prep.name, self.prep.num_items)
