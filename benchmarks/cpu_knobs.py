@@ -51,6 +51,8 @@ VARIANTS = {"tok-off": ({}, 1), "tok-gk": ({}, 1), "tok-gk-passive": ({"OMP_WAIT
             "gen-cpu-threads0": ({}, 0), "gen-cpu-threads1": ({}, 1), "gen-cpu-threads2": ({}, 2),
             "gen-cpu-dp2": ({}, 1), "gen-cpu-dp2-threads0": ({}, 0), "torch-cpu": ({}, 0)}
 DATA_PARALLEL = ("gen-cpu-dp2", "gen-cpu-dp2-threads0")   # run under msrun, 2 workers
+# the generator's batches in both frameworks: 256 rows, history 20 items of 4 tokens plus the user token
+BATCH, SRC_LEN, LEVEL_SIZES = 256, 1 + 20 * 4, [64, 64, 64, 8]
 
 
 def _runtime(variant):
@@ -112,11 +114,11 @@ def torch_generator(variant, steps):
     from cost_ms.generator.vocab import Vocab
     from torch_twin import create_twin, loss_and_accuracy
     gc = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml"))["generator"]
-    vocab, bs, src_len = Vocab([64, 64, 64, 8], gc["user_buckets"]), 256, 1 + 20 * 4
+    vocab = Vocab(LEVEL_SIZES, gc["user_buckets"])
     torch.manual_seed(0)
-    model = create_twin(gc, vocab.size, src_len, vocab.length)
+    model = create_twin(gc, vocab.size, SRC_LEN, vocab.length)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, eps=1e-6, weight_decay=gc["weight_decay"])
-    batches = [tuple(torch.from_numpy(x).long() for x in b) for b in _batches(bs, src_len, vocab.size, 0)]
+    batches = [tuple(torch.from_numpy(x).long() for x in b) for b in _batches(BATCH, SRC_LEN, vocab.size, 0)]
     model.train()
 
     def run(i):
@@ -125,7 +127,7 @@ def torch_generator(variant, steps):
         loss.backward()
         opt.step()
         return float(loss.item())
-    rate, first, loss = _median_rate(run, bs, steps)
+    rate, first, loss = _median_rate(run, BATCH, steps)
     return {"part": f"torch twin (cpu, whole batches, {torch.get_num_threads()} threads)", "unit": "samples/s",
             "value": rate, "first_s": first, "final_loss": loss}
 
@@ -145,14 +147,14 @@ def generator(variant, steps):
     w = init_world(variant in DATA_PARALLEL)
     cpu = variant.startswith("gen-cpu")
     cfg = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml" if cpu else "amazon-office.yaml"))
-    gc, bs, src_len = cfg["generator"], 256 // w.size, 1 + 20 * 4
-    vocab = Vocab([64, 64, 64, 8], gc["user_buckets"])
-    net = build_network(cfg, SimpleNamespace(vocab=vocab, src_len=src_len))
+    gc, bs = cfg["generator"], BATCH // w.size
+    vocab = Vocab(LEVEL_SIZES, gc["user_buckets"])
+    net = build_network(cfg, SimpleNamespace(vocab=vocab, src_len=SRC_LEN))
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=1e-3, weight_decay=gc["weight_decay"])
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=1 if cpu else 8,
                            grad_reducer=w.grad_reducer(opt.parameters), world_size=w.size)
     net.set_train(True)
-    batches = [tuple(Tensor(x) for x in b) for b in _batches(bs, src_len, vocab.size, w.rank)]
+    batches = [tuple(Tensor(x) for x in b) for b in _batches(bs, SRC_LEN, vocab.size, w.rank)]
     rate, first, loss = _median_rate(lambda i: float(step(*batches[i])[0].asnumpy()), bs * w.size, steps)
     part = "generator (cpu, whole batches)" if cpu else "generator (tiger, 8 micro-batches)"
     if w.distributed:
