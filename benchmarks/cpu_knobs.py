@@ -18,6 +18,8 @@ alternating when ``--repeats`` > 1:
   (``World.grad_reducer``): an update of the same size (each worker draws its own rows). Its samples/s counts
   both workers; its peak RSS is the sum
   (``gen-cpu-dp2-threads0``: the same with MindSpore's default kernel threads in each worker);
+* ``-async`` variants: the same with MindSpore's asynchronous host pipeline (``run.cpu_host_blocking: false``),
+  whose queue the Python thread busy-waits on; every other variant launches from the Python thread (the default);
 * ``torch-cpu``: the PyTorch twin (``benchmarks/torch_twin.py``) at the CPU config on the same batches, whole
   batches, AdamW, torch's default threads (the yardstick; ``twin.py`` does the same on real Office batches).
 
@@ -49,8 +51,11 @@ EMB = os.path.join(ROOT, "runs", "amazon-beauty", "embed-minilm", "item_emb.npy"
 VARIANTS = {"tok-off": ({}, 1), "tok-gk": ({}, 1), "tok-gk-passive": ({"OMP_WAIT_POLICY": "passive"}, 1),
             "gen-off": ({}, 0), "gen-gk-passive": ({"OMP_WAIT_POLICY": "passive"}, 0),
             "gen-cpu-threads0": ({}, 0), "gen-cpu-threads1": ({}, 1), "gen-cpu-threads2": ({}, 2),
-            "gen-cpu-dp2": ({}, 1), "gen-cpu-dp2-threads0": ({}, 0), "torch-cpu": ({}, 0)}
-DATA_PARALLEL = ("gen-cpu-dp2", "gen-cpu-dp2-threads0")   # run under msrun, 2 workers
+            "gen-cpu-dp2": ({}, 1), "gen-cpu-dp2-threads0": ({}, 0), "torch-cpu": ({}, 0),
+            # MindSpore's asynchronous host pipeline (run.cpu_host_blocking: false), the default before it
+            "tok-off-async": ({}, 1), "gen-off-async": ({}, 0), "gen-cpu-threads0-async": ({}, 0),
+            "gen-cpu-threads1-async": ({}, 1), "gen-cpu-dp2-async": ({}, 1)}
+DATA_PARALLEL = ("gen-cpu-dp2", "gen-cpu-dp2-threads0", "gen-cpu-dp2-async")   # run under msrun, 2 workers
 # the generator's batches in both frameworks: 256 rows, history 20 items of 4 tokens plus the user token
 BATCH, SRC_LEN, LEVEL_SIZES = 256, 1 + 20 * 4, [64, 64, 64, 8]
 
@@ -61,7 +66,7 @@ def _runtime(variant):
     from cost_ms.runtime import init_runtime
     if "-gk" in variant:
         ms.set_context(enable_graph_kernel=True)      # deprecated name; jit_level O1 does not fuse on CPU
-    init_runtime("CPU", "graph", 0, cpu_threads=VARIANTS[variant][1])
+    init_runtime("CPU", "graph", 0, cpu_threads=VARIANTS[variant][1], host_blocking=not variant.endswith("-async"))
 
 
 def tokenizer(variant, epochs):

@@ -40,7 +40,8 @@ def _init(cfg, args, fresh_folder=None, cpu_threads=0):
 
     from .parallel import init_world
     from .runtime import init_runtime
-    init_runtime(cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"], cpu_threads)
+    init_runtime(cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"], cpu_threads,
+                 cfg["run"]["cpu_host_blocking"])
     w = init_world(cfg["run"]["data_parallel"])
     if fresh_folder and args.fresh:
         if w.is_main:

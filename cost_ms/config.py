@@ -176,6 +176,8 @@ def validate(cfg):
         threads = cfg["run"][key]
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise CostError(f"run.{key} must be a whole number >= 0 (0 = MindSpore's default), got {threads!r}")
+    if not isinstance(cfg["run"]["cpu_host_blocking"], bool):
+        raise CostError(f"run.cpu_host_blocking must be true or false, got {cfg['run']['cpu_host_blocking']!r}")
     if cfg["run"]["log_every_steps"] < 1:
         raise CostError("run.log_every_steps must be >= 1")
     if cfg["dataset"]["min_seq_len"] < 3:

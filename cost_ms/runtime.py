@@ -36,6 +36,8 @@ def device_id_from_env(device):
 
 
 _CPU_THREADS = []          # the kernel thread count this process set (MindSpore allows one setting)
+_HOST_BLOCKING = []        # the host dispatch mode this process set (MindSpore reads it once)
+HOST_BLOCKING_ENV = "MS_DEV_HOST_BLOCKING_RUN"
 
 
 def set_cpu_threads(n):
@@ -52,10 +54,31 @@ def set_cpu_threads(n):
     _CPU_THREADS.append(n)
 
 
-def init_runtime(device="CPU", mode="graph", seed=None, cpu_threads=0):
+def set_host_blocking(blocking):
+    """Run MindSpore's host pipeline on the calling thread (``True``) or on its worker queues (``False``).
+
+    MindSpore 2.x hands each graph launch to a queue worker and the Python thread waits for it in a busy
+    loop (``AsyncRQueue::Wait``): on a CPU device that loop holds a whole core the kernels could use
+    (99.7% of the Python thread's samples under ``perf``; docs/PERFORMANCE.md). MindSpore reads
+    ``MS_DEV_HOST_BLOCKING_RUN`` once, at its first launch, so this must run before any op, once per process.
+    """
+    blocking = bool(blocking)
+    if _HOST_BLOCKING:
+        if _HOST_BLOCKING[0] != blocking:
+            raise CostError(f"MindSpore's host dispatch is already {'blocking' if _HOST_BLOCKING[0] else 'async'} "
+                            f"in this process and cannot change")
+        return
+    os.environ[HOST_BLOCKING_ENV] = "1" if blocking else "0"
+    _HOST_BLOCKING.append(blocking)
+
+
+def init_runtime(device="CPU", mode="graph", seed=None, cpu_threads=0, host_blocking=True):
     """Set MindSpore's device and mode; check the device exists by running one op on it.
 
     ``cpu_threads`` > 0 sets the CPU kernel thread count (device CPU only; once per process).
+    ``host_blocking`` (device CPU only; once per process) launches graphs from the calling thread instead of
+    a queue worker that the caller busy-waits on (:func:`set_host_blocking`); GPU and Ascend keep
+    MindSpore's asynchronous pipeline, which overlaps host dispatch with device work.
     """
     import mindspore as ms
 
@@ -68,6 +91,7 @@ def init_runtime(device="CPU", mode="graph", seed=None, cpu_threads=0):
         raise CostError(f"CPU kernel threads must be a whole number >= 0, got {cpu_threads!r}")
     if device == "CPU":
         set_cpu_threads(cpu_threads)
+        set_host_blocking(host_blocking)
     try:
         device_id = device_id_from_env(device)
         if device_id is None:

@@ -116,3 +116,33 @@ def test_cpu_threads_are_set_once_per_process():
                           env=dict(os.environ, GLOG_v="3"))
     assert proc.returncode != 0
     assert "CPU kernel threads are already 1 in this process; MindSpore cannot change them to 2" in proc.stderr
+
+
+def test_cpu_host_blocking_is_set_before_the_first_op_and_once_per_process(tmp_path):
+    """On CPU, init_runtime makes MindSpore launch graphs from the calling thread (MS_DEV_HOST_BLOCKING_RUN=1,
+    read once at the first launch); a graph still computes the same values; asking for the other mode after
+    that is refused instead of silently ignored."""
+    import subprocess
+    import sys
+    code = ("import os, numpy as np, mindspore as ms\n"
+            "from cost_ms.runtime import init_runtime, set_host_blocking\n"
+            "init_runtime('CPU', 'graph', 0)\n"
+            "assert os.environ['MS_DEV_HOST_BLOCKING_RUN'] == '1'\n"
+            "@ms.jit\n"
+            "def f(x):\n"
+            "    return (x * 2).sum()\n"
+            "assert float(f(ms.Tensor(np.arange(4, dtype=np.float32))).asnumpy()) == 12.0\n"
+            "set_host_blocking(True)\n"
+            "set_host_blocking(False)\n")
+    script = tmp_path / "host_blocking.py"     # ms.jit compiles from a source file, not from `python -c`
+    script.write_text(code)
+    proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT))
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "MindSpore's host dispatch is already blocking in this process and cannot change" in proc.stderr
+
+
+def test_cpu_host_blocking_must_be_a_boolean():
+    from cost_ms.config import load_config
+    with pytest.raises(CostError, match="cpu_host_blocking"):
+        load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), ["run.cpu_host_blocking=1"])

@@ -24,7 +24,7 @@ class Recommender:
         meta = read_meta(run_dir, STAGE)
         cfg = load_saved(os.path.join(run_dir, "config.yaml"))
         init_runtime(device or cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"],
-                     cfg["run"]["generator_cpu_threads"])
+                     cfg["run"]["generator_cpu_threads"], cfg["run"]["cpu_host_blocking"])
         self.prep = load(os.path.normpath(os.path.join(run_dir, meta["data_dir"])))
         sid, _ = load_semantic_ids(os.path.normpath(os.path.join(run_dir, meta["semantic_ids_dir"])),
                                    self.prep.name, self.prep.num_items)
