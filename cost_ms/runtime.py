@@ -60,13 +60,16 @@ def set_host_blocking(blocking):
     MindSpore 2.x hands each graph launch to a queue worker and the Python thread waits for it in a busy
     loop (``AsyncRQueue::Wait``): on a CPU device that loop holds a whole core the kernels could use
     (99.7% of the Python thread's samples under ``perf``; docs/PERFORMANCE.md). MindSpore reads
-    ``MS_DEV_HOST_BLOCKING_RUN`` once, at its first launch, so this must run before any op, once per process.
+    ``MS_DEV_HOST_BLOCKING_RUN`` once, at its first launch, so this must run before any op (a later call
+    cannot take effect); a second call asking for the other mode is logged and ignored.
     """
     blocking = bool(blocking)
     if _HOST_BLOCKING:
-        if _HOST_BLOCKING[0] != blocking:
-            raise CostError(f"MindSpore's host dispatch is already {'blocking' if _HOST_BLOCKING[0] else 'async'} "
-                            f"in this process and cannot change")
+        if _HOST_BLOCKING[0] != blocking:     # a speed setting only: keep the first, say so, go on
+            import logging
+            logging.getLogger("cost_ms").warning(
+                "MindSpore's host dispatch is already %s in this process and cannot change; keeping it",
+                "blocking" if _HOST_BLOCKING[0] else "async")
         return
     os.environ[HOST_BLOCKING_ENV] = "1" if blocking else "0"
     _HOST_BLOCKING.append(blocking)
