@@ -8,16 +8,20 @@ Each (implementation, config, lengths) runs in its own process, so its peak RSS 
 
     python -m cost_ms tokenize configs/amazon-office-cpu.yaml      # once: runs/amazon-office/tokenize-minilm-rqvae-co
     python benchmarks/twin.py [--config tiger wide384 cpu] [--steps 20] [--users 256] [--repeats 3] [--out PATH]
-                              [--micro-batches K] [--check]
+                              [--micro-tokens N] [--buckets 2,3,4,6,8,11,15] [--check]
     python benchmarks/twin.py --config cpu --steps 3 --users 16 --repeats 1 --out /tmp/twin-smoke.json   # smoke
 
-lengths ``full``: every batch uses the full ``max_history`` (what PyTorch peers train on). ``data``: the
-same sample indices in cost-ms's length-bucket plan (``generator.length_buckets``), which cost_ms crops to
-each batch's bucket; the twin still pads to full, as peers do. Warm-up (one step per distinct batch
-shape: MindSpore compiles one graph per shape; one beam batch) is not timed; ``compile_s`` reports it.
+lengths ``full``: every batch uses the full ``max_history`` (what PyTorch peers train on), the plan's first
+``--steps`` batches. ``data``: cost-ms's length-bucket plan (``generator.length_buckets``, or ``--buckets``), each
+batch cropped to its bucket, ``--steps`` batches of every bucket timed, and the rate weighted by one epoch's
+batches per bucket (an epoch's samples over its time), so that it stands for the data's own length mix; the
+twin still pads to full, as peers do, and is timed on the plan's first batches. Warm-up (one step per distinct
+batch shape: MindSpore compiles one graph per shape; one beam batch) is not timed; ``compile_s`` reports it.
 Constant lr (cost-ms's trainer uses a warm-up/cosine schedule; the cost per step is the same). cost-ms trains
-with its CPU recipe of micro-batches per config (``MICRO_BATCHES``; ``--micro-batches K`` sets one for all, 1 =
-whole batches): the same 256-sample update in K compiled slices; the twin always trains whole batches.
+with its CPU recipe of micro-batches per config, given as source tokens per compiled slice (``MICRO_TOKENS``,
+``generator.micro_batch_tokens``; ``--micro-tokens N`` sets one for all): the same 256-sample update in the
+fewest slices of at most N tokens, so a cropped batch runs in fewer, a short one whole; the twin always trains
+whole batches.
 
 Output (``--out``, default benchmarks/results/twin.json, written atomically): a list of rows, one per
 (config, lengths); every measured field is ``{"cost_ms": S, "torch": S}`` with ``S = {"min", "median",
@@ -33,6 +37,7 @@ adds ``check``: cost-ms's weights copied into the twin, dropout off, losses, log
 """
 import argparse
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -54,14 +59,17 @@ CONFIGS = {   # name -> (config file, overrides)
     "cpu": ("amazon-office-cpu.yaml", []),  # 2+2 layers, 4 x 32 heads, ffn 512
 }
 # cost-ms's CPU recipe per config (docs/PERFORMANCE.md, benchmarks/memory_step.py): micro-batches of the same
-# 256-sample step (same update) where they save memory without costing speed; the twin trains whole batches
-MICRO_BATCHES = {"tiger": 8, "wide384": 4, "cpu": 1}
+# 256-sample step (same update) where they save memory without costing speed; the twin trains whole batches.
+# Given as source tokens per compiled slice (generator.micro_batch_tokens): on full-length batches (80 tokens)
+# that is 8, 4 and 1 slices; a cropped batch gets fewer slices (the fewest that keep each under the budget)
+MICRO_TOKENS = {"tiger": 2560, "wide384": 5120, "cpu": 20480}
 
 
-def load_cfg(name):
+def load_cfg(name, buckets=None):
     from cost_ms.config import load_config
     path, over = CONFIGS[name]
-    return load_config(os.path.join(ROOT, "configs", path), COMMON + over)
+    extra = [f"generator.length_buckets=[{buckets}]"] if buckets is not None else []
+    return load_config(os.path.join(ROOT, "configs", path), COMMON + over + extra)
 
 
 def check_folders(name):
@@ -74,12 +82,14 @@ def check_folders(name):
                              f"python -m cost_ms {cmd} configs/amazon-office-cpu.yaml")
 
 
-def prepare(name, steps, users, path, micro=1):
+def prepare(name, steps, users, path, tokens, buckets=None):
     """Build the data with cost-ms's pipeline into ``path`` (.npz): training arrays, the batch plan, eval users.
 
-    ``src [S, 80] int32``, ``dec_in/target [S, L]``, ``idx [steps, 256]`` sample indices with ``size [steps]``
-    (the bucket, in items, cost-ms crops each batch to), ``eval_src [U, 80]``, ``sid [N, L]``, the vocabulary
-    (``level_sizes``, ``offsets``, ``vocab_size``, ``bos``) and the resolved config.
+    ``src [S, 80] int32``, ``dec_in/target [S, L]``, ``idx [B, 256]`` sample indices with ``size [B]``
+    (the bucket, in items, cost-ms crops each batch to): the plan's first ``steps`` batches, then more plan
+    batches until every bucket has ``steps`` of its own; ``epoch_batches`` one epoch's batch count per bucket;
+    ``eval_src [U, 80]``, ``sid [N, L]``, the vocabulary (``level_sizes``, ``offsets``, ``vocab_size``, ``bos``)
+    and the resolved config.
     """
     import numpy as np
     from cost_ms.generator import GeneratorInputs
@@ -87,7 +97,8 @@ def prepare(name, steps, users, path, micro=1):
     from cost_ms.generator.trainer import bucket_batches
     from cost_ms.generator.vocab import BOS
     from cost_ms.stages import Stages
-    cfg = load_cfg(name)
+    cfg = load_cfg(name, buckets)
+    cfg["generator"]["micro_batch_tokens"] = tokens
     st = Stages(cfg)
     prep = st.prepared()
     inputs = GeneratorInputs(cfg, prep, st.semantic_ids(prep))
@@ -96,30 +107,38 @@ def prepare(name, steps, users, path, micro=1):
     dec_in, target = decoder_io(inputs.item_tok[tgt_items])
     buckets = inputs.buckets
     hist_items = (src != 0).sum(1) // inputs.vocab.length
-    plan, epoch = [], 0
-    while len(plan) < steps:     # the trainer's own plan: epoch 0, then 1, ... of (seed, epoch)
+    plan, epoch, epoch_batches = [], 0, None
+
+    def short():                 # buckets with fewer than ``steps`` plan batches so far
+        return len(plan) < steps or any(sum(s == b for s, _ in plan) < steps for b in buckets)
+    while short():               # the trainer's own plan: epoch 0, then 1, ... of (seed, epoch)
         rng = np.random.default_rng([cfg["run"]["seed"], epoch])
         plan += bucket_batches(hist_items, buckets, gc["batch_size"], rng)
+        if epoch_batches is None:
+            epoch_batches = [sum(s == b for s, _ in plan) for b in buckets]
         epoch += 1
+    keep_plan = plan[:steps] + [p for b in buckets for p in [q for q in plan[steps:] if q[0] == b]
+                                [:max(0, steps - sum(s == b for s, _ in plan[:steps]))]]
     hist, targets = inputs.histories("test")
     keep = sorted(hist)[:users]
     _, eval_src, _ = inputs.builder.evaluation({u: hist[u] for u in keep}, targets)
-    np.savez(path, src=src, dec_in=dec_in, target=target, idx=np.stack([i for _, i in plan[:steps]]),
-             size=np.array([s for s, _ in plan[:steps]]), eval_src=eval_src, sid=inputs.sid,
+    np.savez(path, src=src, dec_in=dec_in, target=target, idx=np.stack([i for _, i in keep_plan]),
+             size=np.array([s for s, _ in keep_plan]), buckets=np.array(buckets),
+             epoch_batches=np.array(epoch_batches), eval_src=eval_src, sid=inputs.sid,
              level_sizes=np.array(inputs.vocab.level_sizes), offsets=inputs.vocab.offsets,
              vocab_size=np.array(inputs.vocab.size), bos=np.array(BOS), cfg=np.array(json.dumps(cfg)),
-             micro_batches=np.array(micro), src_widths=np.array(inputs.src_widths))
+             src_widths=np.array(inputs.src_widths))
 
 
 @contextlib.contextmanager
-def prepared(name, steps, users, micro=0):
+def prepared(name, steps, users, tokens=0, buckets=None):
     """The ``.npz`` of :func:`prepare` for config ``name`` in a temporary folder, removed on exit. Built in a
     child process, so that the caller never imports MindSpore (its peak RSS stays its children's own)."""
     tmp = tempfile.mkdtemp(prefix=f"twin-{name}-")
     try:
         path = os.path.join(tmp, f"{name}.npz")
         child(os.path.abspath(__file__), "prepare", "--config", name, "--steps", str(steps), "--users", str(users),
-              "--data", path, "--micro-batches", str(micro))
+              "--data", path, "--micro-tokens", str(tokens), *(["--buckets", buckets] if buckets is not None else []))
         yield path
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -137,7 +156,8 @@ class Data:
         self.gc = self.cfg["generator"]
         self.level_sizes, self.offsets = [int(x) for x in self.level_sizes], [int(x) for x in self.offsets]
         self.vocab_size, self.bos = int(self.vocab_size), int(self.bos)
-        self.micro_batches = int(self.micro_batches)
+        self.micro_tokens = int(self.gc["micro_batch_tokens"])
+        self.buckets, self.epoch_batches = [int(x) for x in self.buckets], [int(x) for x in self.epoch_batches]
         self.src_widths = [int(x) for x in self.src_widths]
         self.length, self.src_len = len(self.level_sizes), self.src.shape[1]
         self.beam_batch = min(self.gc["eval_batch_size"], len(self.eval_src))
@@ -157,21 +177,38 @@ class Data:
 
 
 def _time_training(run, sync, d, steps, lengths):
-    """``run(i)`` trains on plan batch ``i``; one untimed step per distinct batch shape first."""
-    sizes = [int(s) if lengths == "data" else d.gc["max_history"] for s in d.size[:steps]]
+    """``run(i)`` trains on plan batch ``i``; one untimed step per distinct batch shape first.
+
+    ``full``: the plan's first ``steps`` batches (all padded to full length), timed together. ``data``:
+    ``steps`` batches of each bucket, timed bucket by bucket, and the rate is one epoch's,
+    ``256 * sum(n_b) / sum(n_b * t_b)`` with ``n_b`` the epoch's batches of bucket ``b`` and ``t_b`` its
+    seconds per step, so that a few timed steps stand for the whole epoch's mix of lengths.
+    """
+    if lengths == "data":
+        groups = {b: [i for i in range(len(d.size)) if d.size[i] == b][:steps] for b in d.buckets}
+        weight = dict(zip(d.buckets, d.epoch_batches))
+    else:
+        groups, weight = {d.gc["max_history"]: list(range(steps))}, {d.gc["max_history"]: 1}
     t = time.time()
-    warm_loss = [sync(run(sizes.index(s))) for s in sorted(set(sizes))]
+    warm_loss = [sync(run(ix[0])) for ix in groups.values()]
     compile_s = time.time() - t
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    t = time.time()
-    for i in range(steps):
-        loss = run(i)
-    end_loss = sync(loss)
-    dt = time.time() - t
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps   # fresh pages touched per step
-    return {"train_samples_per_s": steps * d.idx.shape[1] / dt, "ms_per_step": 1000 * dt / steps,
-            "batch_items": {str(s): sizes.count(s) for s in sorted(set(sizes))},
-            "compile_s": compile_s, "minor_faults_per_step": faults, "loss_warm": warm_loss[0], "loss_end": end_loss, "peak_rss_mb": peak_rss_mb()}
+    per_step = {}
+    for b, ix in groups.items():
+        t = time.time()
+        for i in ix:
+            loss = run(i)
+        end_loss = sync(loss)
+        per_step[b] = (time.time() - t) / len(ix)
+    n = sum(len(ix) for ix in groups.values())
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n   # fresh pages touched per step
+    epoch_s = sum(weight[b] * per_step[b] for b in groups)
+    return {"train_samples_per_s": sum(weight.values()) * d.idx.shape[1] / epoch_s,
+            "ms_per_step": 1000 * epoch_s / sum(weight.values()),
+            "ms_per_step_by_bucket": {str(b): 1000 * v for b, v in per_step.items()},
+            "epoch_batches_by_bucket": {str(b): weight[b] for b in groups},
+            "compile_s": compile_s, "minor_faults_per_step": faults, "loss_warm": warm_loss[0], "loss_end": end_loss,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def _beam_result(search_all, d):
@@ -205,6 +242,7 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     from mindspore import Tensor, nn
 
     from cost_ms.engine import make_train_step
+    from cost_ms.engine.step import slices_for_tokens
     from cost_ms.generator.beam_search import BeamSearcher
     from cost_ms.generator.transformer import Seq2SeqWithLoss
     from cost_ms.runtime import init_runtime
@@ -214,8 +252,10 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     net, vocab, index = cost_ms_net(d)
     out = {"params": int(sum(p.size for p in net.trainable_params())), "threads": ms.get_context("runtime_num_threads")}
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
-    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=d.micro_batches)
-    out["micro_batches"] = d.micro_batches
+    micro = functools.partial(slices_for_tokens, budget=d.micro_tokens) if d.micro_tokens else 1
+    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=micro)
+    widths = d.buckets if lengths == "data" else [d.gc["max_history"]]
+    out["micro_batches"] = {str(b): micro(d.idx.shape[1], b * d.length) if d.micro_tokens else 1 for b in widths}
     net.set_train(True)
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
                               lambda x: float(x.asnumpy()), d, steps, lengths))
@@ -321,10 +361,14 @@ def build_rows(results, checks, a):
                 row[key] = {k: _stats([r[key] for r in v]) for k, v in res.items()}
             for key in ("beam20_ms_per_user", "beam_peak_rss_mb", "beam_compile_s"):
                 row[key] = {k: _stats([r[key] for r in v]) for k, v in full.items()}
-            row["cost_ms_batch_items"] = res["cost_ms"][0]["batch_items"]     # timed batches per crop length
-            row["cost_ms_micro_batches"] = res["cost_ms"][0]["micro_batches"]     # the twin: whole batches
+            row["cost_ms_ms_per_step_by_bucket"] = {     # medians; weighted by one epoch's batches per bucket
+                b: statistics.median(r["ms_per_step_by_bucket"][b] for r in res["cost_ms"])
+                for b in res["cost_ms"][0]["ms_per_step_by_bucket"]}
+            row["epoch_batches_by_bucket"] = res["cost_ms"][0]["epoch_batches_by_bucket"]
+            row["cost_ms_micro_batches"] = res["cost_ms"][0]["micro_batches"]     # per bucket; the twin: whole
+            row["cost_ms_micro_batch_tokens"] = a.micro_tokens or MICRO_TOKENS[name]
             row["beam_valid_distinct"] = {k: all(r["beam_valid_distinct"] for r in v) for k, v in full.items()}
-            row.update(steps=a.steps, users=a.users, beam=BEAM, beam_batch=full["cost_ms"][0]["beam_batch"],
+            row.update(buckets=a.buckets or "config", steps=a.steps, users=a.users, beam=BEAM, beam_batch=full["cost_ms"][0]["beam_batch"],
                        batch_size=256, max_history=20, repeats=a.repeats,
                        threads={k: v[0]["threads"] for k, v in res.items()}, machine=machine())
             if name in checks:
@@ -357,8 +401,11 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="CPU threads for both (MindSpore runtime_num_threads, "
                    "torch.set_num_threads); 0 = each framework's default")
-    p.add_argument("--micro-batches", type=int, default=0, help="cost-ms's micro-batches per 256-sample step "
-                   "for every config; 0 = the CPU recipe per config (MICRO_BATCHES: tiger 8, wide384 4, cpu 1)")
+    p.add_argument("--micro-tokens", type=int, default=0, help="cost-ms's source tokens per compiled micro-batch "
+                   "(generator.micro_batch_tokens) for every config; 0 = the CPU recipe per config (MICRO_TOKENS: "
+                   "tiger 2560, wide384 5120, cpu 20480, i.e. 8, 4 and 1 slices of a full-length batch)")
+    p.add_argument("--buckets", help="generator.length_buckets for every config, e.g. 2,3,4,6,8,11,15 "
+                   "(max_history is always the last); default: each config's own")
     p.add_argument("--check", action="store_true", help="also compare the two with cost-ms's weights copied in")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "twin.json"))
     p.add_argument("--variant", help=argparse.SUPPRESS)
@@ -368,7 +415,7 @@ def main():
     a = p.parse_args()
     a.out = os.path.abspath(a.out)
     if a.variant == "prepare":                       # a child, so that the parent never imports MindSpore
-        prepare(a.config[0], a.steps, a.users, a.data, a.micro_batches or MICRO_BATCHES[a.config[0]])
+        prepare(a.config[0], a.steps, a.users, a.data, a.micro_tokens or MICRO_TOKENS[a.config[0]], a.buckets)
         print(json.dumps({"prepared": a.data}))
         return
     if a.variant:                                    # a child: one measurement, one JSON line
@@ -384,7 +431,8 @@ def main():
     for name in a.config:
         check_folders(name)
     with contextlib.ExitStack() as stack:
-        data = {name: stack.enter_context(prepared(name, a.steps, a.users, a.micro_batches)) for name in a.config}
+        data = {name: stack.enter_context(prepared(name, a.steps, a.users, a.micro_tokens, a.buckets))
+                for name in a.config}
         checks = {name: child(__file__, "check", "--data", data[name]) for name in a.config} if a.check else {}
         results = {}
         for r in range(a.repeats):

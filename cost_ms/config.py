@@ -147,6 +147,9 @@ def validate(cfg):
     if not isinstance(mb, int) or mb < 1 or gen["batch_size"] % mb:
         raise CostError(f"generator.micro_batches must be a whole number >= 1 that divides generator.batch_size "
                         f"({gen['batch_size']}); got {mb!r}")
+    mt = gen["micro_batch_tokens"]
+    if not isinstance(mt, int) or mt < 0:
+        raise CostError(f"generator.micro_batch_tokens must be a whole number >= 0 (0 = off); got {mt!r}")
     if max(cfg["eval"]["ks"]) > gen["beam_size"]:
         raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(cfg['eval']['ks'])})")
     ks = cfg["eval"]["ks"]

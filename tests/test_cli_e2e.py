@@ -40,7 +40,9 @@ def test_end_to_end_on_movielens(tmp_path):
     assert report["num_items"] == 150 and 0 <= report["neighbourhood"]["share_same_c1"] <= 1
     assert not list(tmp_path.rglob("*.tmp"))                       # nothing half-written left behind
 
-    train = cli("train", cfg, *out, "--set", "generator.micro_batches=2")   # the micro-batch step, end to end
+    # micro-batches by tokens, end to end: the 2-item bucket (128 x 8 tokens) runs whole, the 5-item one
+    # (128 x 20) in 2 slices of 1,280 tokens
+    train = cli("train", cfg, *out, "--set", "generator.length_buckets=[2]", "--set", "generator.micro_batch_tokens=1280")
     assert "test" in train.stdout and "pop-test" in train.stdout
     metrics = json.loads((tmp_path / "generator-minilm-rqvae-co" / "metrics.json").read_text())
     for split in ("valid", "test"):

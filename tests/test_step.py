@@ -59,3 +59,36 @@ def test_micro_batches_config_key_is_checked():
     assert cfg["generator"]["micro_batches"] == 2
     with pytest.raises(CostError, match="micro_batches"):
         load_config(CONFIG, ["generator.micro_batches=3"])
+
+
+def test_slices_for_tokens_picks_the_fewest_slices_under_the_budget():
+    from cost_ms.engine.step import slices_for_tokens
+    assert slices_for_tokens(256, 80, 2560) == 8        # a full-length batch: 32 rows x 80 tokens
+    assert slices_for_tokens(256, 20, 2560) == 2        # a 5-item bucket: 128 rows x 20
+    assert slices_for_tokens(256, 8, 2560) == 1         # short enough to run whole
+    assert slices_for_tokens(12, 10, 35) == 4           # 3 rows x 10 (a divisor of 12, not 12 / 3.5)
+    assert slices_for_tokens(6, 100, 50) == 6           # even one row is over: one row a slice
+
+
+def test_micro_batches_chosen_per_batch_shape_match_the_whole_batch(graph_mode, rng):
+    """A ``(rows, width) -> K`` policy: wide batches in slices, narrow ones whole; each the whole batch's update."""
+    x = rng.normal(size=(8, 4)).astype(np.float32)
+    y = rng.normal(size=(8, 3)).astype(np.float32)
+    seen = []
+
+    def policy(rows, width):
+        seen.append((rows, width))
+        return 4
+    whole_loss, whole = _one_step(1, True, x, y)
+    policy_loss, parts = _one_step(policy, True, x, y)
+    np.testing.assert_allclose(policy_loss, whole_loss, rtol=1e-5)
+    for a, b in zip(parts, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert seen == [(8, 4)] * 3
+
+
+def test_micro_batch_tokens_config_key_is_checked():
+    from cost_ms.config import load_config
+    assert load_config(CONFIG, ["generator.micro_batch_tokens=2560"])["generator"]["micro_batch_tokens"] == 2560
+    with pytest.raises(CostError, match="micro_batch_tokens"):
+        load_config(CONFIG, ["generator.micro_batch_tokens=-1"])

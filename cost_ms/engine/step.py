@@ -15,13 +15,37 @@ update as one step on the whole batch (up to float summation order), while only 
 activations are alive at a time: a training step's peak memory falls with K
 (benchmarks/memory_step.py). Every output must then be a batch mean (losses, accuracies); they
 are averaged over the slices.
+
+Micro-batches by tokens (``micro_batches`` a function ``(rows, width) -> K`` of the first input's
+shape, e.g. :func:`slices_for_tokens`): each batch shape gets its own K, so that a length-bucketed
+plan cuts its long batches into slices while its short ones run whole; each K has its own compiled
+step (K = 1 is the fused whole-batch step).
 """
 import mindspore as ms
 from mindspore import ops
 
 
+def slices_for_tokens(rows, width, budget):
+    """The fewest equal slices (a divisor of ``rows``) with at most ``budget`` tokens (``rows x width``) each;
+    ``rows`` (one row a slice) when even one row is over the budget."""
+    for k in range(1, rows + 1):
+        if rows % k == 0 and rows // k * width <= budget:
+            return k
+    return rows
+
+
 def make_train_step(with_loss, optimizer, jit=True, grad_reducer=None, mean_outputs=0, world_size=1,
                     micro_batches=1):
+    """The train step; ``micro_batches``: an int K for every batch, or ``(rows, width) -> K`` per batch shape."""
+    if callable(micro_batches):
+        choose, steps = micro_batches, {}
+
+        def step_by_shape(*inputs):
+            k = choose(*inputs[0].shape[:2])
+            if k not in steps:
+                steps[k] = make_train_step(with_loss, optimizer, jit, grad_reducer, mean_outputs, world_size, k)
+            return steps[k](*inputs)
+        return step_by_shape
     grad_fn = ms.value_and_grad(with_loss, None, optimizer.parameters, has_aux=True)
     reduce = ops.AllReduce() if world_size > 1 and mean_outputs else None
 
