@@ -20,8 +20,8 @@ batch shape: MindSpore compiles one graph per shape; one beam batch) is not time
 Constant lr (cost-ms's trainer uses a warm-up/cosine schedule; the cost per step is the same). cost-ms trains
 with its CPU recipe of micro-batches per config, given as source tokens per compiled slice (``MICRO_TOKENS``,
 ``generator.micro_batch_tokens``; ``--micro-tokens N`` sets one for all): the same 256-sample update in the
-fewest slices of at most N tokens, so a cropped batch runs in fewer, a short one whole; the twin always trains
-whole batches.
+fewest slices of at most N tokens, so a cropped batch runs in fewer, a short one whole (``--micro-batches K``:
+K slices for every batch instead, ``generator.micro_batches``); the twin always trains whole batches.
 
 Output (``--out``, default benchmarks/results/twin.json, written atomically): a list of rows, one per
 (config, lengths); every measured field is ``{"cost_ms": S, "torch": S}`` with ``S = {"min", "median",
@@ -82,7 +82,7 @@ def check_folders(name):
                              f"python -m cost_ms {cmd} configs/amazon-office-cpu.yaml")
 
 
-def prepare(name, steps, users, path, tokens, buckets=None):
+def prepare(name, steps, users, path, tokens=0, buckets=None, micro=0):
     """Build the data with cost-ms's pipeline into ``path`` (.npz): training arrays, the batch plan, eval users.
 
     ``src [S, 80] int32``, ``dec_in/target [S, L]``, ``idx [B, 256]`` sample indices with ``size [B]``
@@ -98,7 +98,8 @@ def prepare(name, steps, users, path, tokens, buckets=None):
     from cost_ms.generator.vocab import BOS
     from cost_ms.stages import Stages
     cfg = load_cfg(name, buckets)
-    cfg["generator"]["micro_batch_tokens"] = tokens
+    cfg["generator"]["micro_batch_tokens"] = 0 if micro else tokens
+    cfg["generator"]["micro_batches"] = micro or 1
     st = Stages(cfg)
     prep = st.prepared()
     inputs = GeneratorInputs(cfg, prep, st.semantic_ids(prep))
@@ -131,14 +132,14 @@ def prepare(name, steps, users, path, tokens, buckets=None):
 
 
 @contextlib.contextmanager
-def prepared(name, steps, users, tokens=0, buckets=None):
+def prepared(name, steps, users, tokens=0, buckets=None, micro=0):
     """The ``.npz`` of :func:`prepare` for config ``name`` in a temporary folder, removed on exit. Built in a
     child process, so that the caller never imports MindSpore (its peak RSS stays its children's own)."""
     tmp = tempfile.mkdtemp(prefix=f"twin-{name}-")
     try:
         path = os.path.join(tmp, f"{name}.npz")
         child(os.path.abspath(__file__), "prepare", "--config", name, "--steps", str(steps), "--users", str(users),
-              "--data", path, "--micro-tokens", str(tokens), *(["--buckets", buckets] if buckets is not None else []))
+              "--data", path, "--micro-tokens", str(tokens), "--micro-batches", str(micro), *(["--buckets", buckets] if buckets is not None else []))
         yield path
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -156,7 +157,7 @@ class Data:
         self.gc = self.cfg["generator"]
         self.level_sizes, self.offsets = [int(x) for x in self.level_sizes], [int(x) for x in self.offsets]
         self.vocab_size, self.bos = int(self.vocab_size), int(self.bos)
-        self.micro_tokens = int(self.gc["micro_batch_tokens"])
+        self.micro_tokens, self.micro_fixed = int(self.gc["micro_batch_tokens"]), int(self.gc["micro_batches"])
         self.buckets, self.epoch_batches = [int(x) for x in self.buckets], [int(x) for x in self.epoch_batches]
         self.src_widths = [int(x) for x in self.src_widths]
         self.length, self.src_len = len(self.level_sizes), self.src.shape[1]
@@ -252,10 +253,10 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     net, vocab, index = cost_ms_net(d)
     out = {"params": int(sum(p.size for p in net.trainable_params())), "threads": ms.get_context("runtime_num_threads")}
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
-    micro = functools.partial(slices_for_tokens, budget=d.micro_tokens) if d.micro_tokens else 1
+    micro = functools.partial(slices_for_tokens, budget=d.micro_tokens) if d.micro_tokens else d.micro_fixed
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=micro)
     widths = d.buckets if lengths == "data" else [d.gc["max_history"]]
-    out["micro_batches"] = {str(b): micro(d.idx.shape[1], b * d.length) if d.micro_tokens else 1 for b in widths}
+    out["micro_batches"] = {str(b): micro(d.idx.shape[1], b * d.length) if d.micro_tokens else micro for b in widths}
     net.set_train(True)
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
                               lambda x: float(x.asnumpy()), d, steps, lengths))
@@ -366,7 +367,7 @@ def build_rows(results, checks, a):
                 for b in res["cost_ms"][0]["ms_per_step_by_bucket"]}
             row["epoch_batches_by_bucket"] = res["cost_ms"][0]["epoch_batches_by_bucket"]
             row["cost_ms_micro_batches"] = res["cost_ms"][0]["micro_batches"]     # per bucket; the twin: whole
-            row["cost_ms_micro_batch_tokens"] = a.micro_tokens or MICRO_TOKENS[name]
+            row["cost_ms_micro_batch_tokens"] = 0 if a.micro_batches else a.micro_tokens or MICRO_TOKENS[name]
             row["beam_valid_distinct"] = {k: all(r["beam_valid_distinct"] for r in v) for k, v in full.items()}
             row.update(buckets=a.buckets or "config", steps=a.steps, users=a.users, beam=BEAM, beam_batch=full["cost_ms"][0]["beam_batch"],
                        batch_size=256, max_history=20, repeats=a.repeats,
@@ -404,6 +405,8 @@ def main():
     p.add_argument("--micro-tokens", type=int, default=0, help="cost-ms's source tokens per compiled micro-batch "
                    "(generator.micro_batch_tokens) for every config; 0 = the CPU recipe per config (MICRO_TOKENS: "
                    "tiger 2560, wide384 5120, cpu 20480, i.e. 8, 4 and 1 slices of a full-length batch)")
+    p.add_argument("--micro-batches", type=int, default=0, help="K: cost-ms's micro-batches for every batch "
+                   "whatever its length (generator.micro_batches), instead of --micro-tokens; 0 = off")
     p.add_argument("--buckets", help="generator.length_buckets for every config, e.g. 2,3,4,6,8,11,15 "
                    "(max_history is always the last); default: each config's own")
     p.add_argument("--check", action="store_true", help="also compare the two with cost-ms's weights copied in")
@@ -415,7 +418,8 @@ def main():
     a = p.parse_args()
     a.out = os.path.abspath(a.out)
     if a.variant == "prepare":                       # a child, so that the parent never imports MindSpore
-        prepare(a.config[0], a.steps, a.users, a.data, a.micro_tokens or MICRO_TOKENS[a.config[0]], a.buckets)
+        prepare(a.config[0], a.steps, a.users, a.data, a.micro_tokens or MICRO_TOKENS[a.config[0]], a.buckets,
+                a.micro_batches)
         print(json.dumps({"prepared": a.data}))
         return
     if a.variant:                                    # a child: one measurement, one JSON line
@@ -431,7 +435,7 @@ def main():
     for name in a.config:
         check_folders(name)
     with contextlib.ExitStack() as stack:
-        data = {name: stack.enter_context(prepared(name, a.steps, a.users, a.micro_tokens, a.buckets))
+        data = {name: stack.enter_context(prepared(name, a.steps, a.users, a.micro_tokens, a.buckets, a.micro_batches))
                 for name in a.config}
         checks = {name: child(__file__, "check", "--data", data[name]) for name in a.config} if a.check else {}
         results = {}

@@ -76,8 +76,10 @@ def _micro_step(grad_fn, finish, k, jit):
     def apply(outputs, grads):
         return finish(tuple(o * scale for o in outputs), add(ops.partial(ops.mul, scale), grads))
 
-    forward, accumulate, apply = ((ms.jit(f) for f in (grad_fn, accumulate, apply)) if jit
-                                  else (grad_fn, accumulate, apply))
+    # the sum of the slices' gradients runs op by op, never as a compiled graph: on CPU a jitted sum fed by the
+    # forward graphs of several batch shapes held on to more memory at every change of shape (+0.2-0.7 GB each,
+    # without bound; docs/PERFORMANCE.md), while op by op it costs one small add per parameter
+    forward, apply = (ms.jit(grad_fn), ms.jit(apply)) if jit else (grad_fn, apply)
 
     def step(*inputs):
         b = inputs[0].shape[0]
