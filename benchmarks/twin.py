@@ -37,7 +37,6 @@ adds ``check``: cost-ms's weights copied into the twin, dropout off, losses, log
 """
 import argparse
 import contextlib
-import functools
 import json
 import os
 import resource
@@ -118,8 +117,10 @@ def prepare(name, steps, users, path, tokens=0, buckets=None, micro=0):
         if epoch_batches is None:
             epoch_batches = [sum(s == b for s, _ in plan) for b in buckets]
         epoch += 1
-    keep_plan = plan[:steps] + [p for b in buckets for p in [q for q in plan[steps:] if q[0] == b]
-                                [:max(0, steps - sum(s == b for s, _ in plan[:steps]))]]
+    keep_plan = plan[:steps]
+    for b in buckets:            # then each bucket's next batches until it has ``steps`` of its own
+        missing = steps - sum(s == b for s, _ in keep_plan)
+        keep_plan += [q for q in plan[steps:] if q[0] == b][:max(0, missing)]
     hist, targets = inputs.histories("test")
     keep = sorted(hist)[:users]
     _, eval_src, _ = inputs.builder.evaluation({u: hist[u] for u in keep}, targets)
@@ -243,7 +244,7 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     from mindspore import Tensor, nn
 
     from cost_ms.engine import make_train_step
-    from cost_ms.engine.step import slices_for_tokens
+    from cost_ms.engine.step import micro_batch_policy
     from cost_ms.generator.beam_search import BeamSearcher
     from cost_ms.generator.transformer import Seq2SeqWithLoss
     from cost_ms.runtime import init_runtime
@@ -253,10 +254,10 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     net, vocab, index = cost_ms_net(d)
     out = {"params": int(sum(p.size for p in net.trainable_params())), "threads": ms.get_context("runtime_num_threads")}
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
-    micro = functools.partial(slices_for_tokens, budget=d.micro_tokens) if d.micro_tokens else d.micro_fixed
+    micro = micro_batch_policy(d.micro_fixed, d.micro_tokens)
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=micro)
     widths = d.buckets if lengths == "data" else [d.gc["max_history"]]
-    out["micro_batches"] = {str(b): micro(d.idx.shape[1], b * d.length) if d.micro_tokens else micro for b in widths}
+    out["micro_batches"] = {str(b): micro(d.idx.shape[1], b * d.length) if callable(micro) else micro for b in widths}
     net.set_train(True)
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
                               lambda x: float(x.asnumpy()), d, steps, lengths))

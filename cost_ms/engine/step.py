@@ -21,6 +21,8 @@ shape, e.g. :func:`slices_for_tokens`): each batch shape gets its own K, so that
 plan cuts its long batches into slices while its short ones run whole; each K has its own compiled
 step (K = 1 is the fused whole-batch step).
 """
+import functools
+
 import mindspore as ms
 from mindspore import ops
 
@@ -32,6 +34,12 @@ def slices_for_tokens(rows, width, budget):
         if rows % k == 0 and rows // k * width <= budget:
             return k
     return rows
+
+
+def micro_batch_policy(micro_batches, tokens):
+    """``make_train_step``'s ``micro_batches``: per batch shape from a token budget when ``tokens > 0``
+    (:func:`slices_for_tokens`), else the fixed ``micro_batches``."""
+    return functools.partial(slices_for_tokens, budget=tokens) if tokens else micro_batches
 
 
 def make_train_step(with_loss, optimizer, jit=True, grad_reducer=None, mean_outputs=0, world_size=1,

@@ -9,14 +9,13 @@ Folder layout (``generator-<tokenizer tag>/``)::
     metrics.json    validation and test Recall/NDCG, most-popular floor (written by evaluate)
     meta.json       what this folder was trained on (checked by evaluate and recommend)
 """
-import functools
 import logging
 
 import numpy as np
 from mindspore import Tensor, nn
 
 from ..engine import make_train_step
-from ..engine.step import slices_for_tokens
+from ..engine.step import micro_batch_policy
 from ..engine.loop import LoopSpec, run_loop
 from ..engine.schedules import create_schedule, planned_steps
 from ..engine.validation import EarlyStoppingHooks
@@ -86,7 +85,7 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=gc["weight_decay"])
     micro = gc["micro_batches"]
     if gc["micro_batch_tokens"]:
-        micro = functools.partial(slices_for_tokens, budget=gc["micro_batch_tokens"])
+        micro = micro_batch_policy(micro, gc["micro_batch_tokens"])
         if w.is_main:
             log.info("generator: micro-batches per bucket (items: slices) %s",
                      {b: micro(bs, b * length) for b in buckets})
