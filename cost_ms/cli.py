@@ -9,7 +9,7 @@ Stages (folders named by :mod:`cost_ms.stages`)::
     train     -> generator-<tag>/           best.ckpt, history.json, metrics (validation and test)
     evaluate  -> generator-<tag>/metrics.json
     baseline  -> baseline-<model>/          --model sasrec | popular: metrics on the same split
-    recommend RUN_DIR --history ID,ID,...   top-k items for one history
+    recommend RUN_DIR --history ID,ID,...   top-k items for one history (none of them, by default)
 
 Each stage checks the previous stage's ``meta.json`` and saves its resolved config.
 """
@@ -147,7 +147,8 @@ def cmd_recommend(args):
     import json
 
     from .generator.recommend import recommend
-    for row in recommend(args.run_dir, [h for h in args.history.split(",") if h], args.k, args.device):
+    exclude = None if args.exclude_history is None else args.exclude_history == "true"
+    for row in recommend(args.run_dir, [h for h in args.history.split(",") if h], args.k, args.device, exclude):
         print(json.dumps(row))
 
 
@@ -170,6 +171,8 @@ def build_parser():
     r.add_argument("run_dir", help="a trained generator folder, e.g. runs/ml-100k/generator-minilm-rqvae-co")
     r.add_argument("--history", required=True, help="comma-separated item ids, oldest first")
     r.add_argument("-k", type=int, default=10)
+    r.add_argument("--exclude-history", choices=["true", "false"],
+                   help="never recommend an item of --history (default: the run's eval.exclude_history, true)")
     r.add_argument("--device", choices=["CPU", "GPU", "Ascend"])
     return p
 

@@ -150,11 +150,13 @@ def validate(cfg):
     mt = gen["micro_batch_tokens"]
     if not isinstance(mt, int) or mt < 0:
         raise CostError(f"generator.micro_batch_tokens must be a whole number >= 0 (0 = off); got {mt!r}")
-    if max(cfg["eval"]["ks"]) > gen["beam_size"]:
-        raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(cfg['eval']['ks'])})")
     ks = cfg["eval"]["ks"]
     if not ks:
         raise CostError("eval.ks must list at least one cut-off")
+    if max(ks) > gen["beam_size"]:
+        raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(ks)})")
+    if not isinstance(cfg["eval"]["exclude_history"], bool):
+        raise CostError(f"eval.exclude_history must be true or false, got {cfg['eval']['exclude_history']!r}")
     if cfg["eval"]["early_stop"] is None:      # resolved here, so the saved config names the metric
         cfg["eval"]["early_stop"] = f"ndcg@{10 if 10 in ks else ks[0]}"
     metric = cfg["eval"]["early_stop"]

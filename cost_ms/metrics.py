@@ -45,6 +45,21 @@ def most_popular(train_seqs, k):
     return np.asarray([i for i, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]], np.int64)
 
 
-def popularity_metrics(train_seqs, target, ks=(5, 10, 20, 40)):
+def popular_top_items(train_seqs, k, exclude):
+    """``[U, k]`` most popular items, row ``u`` skipping the items of ``exclude[u]`` (-1 where fewer than ``k``
+    items remain)."""
+    longest = max((len(set(e)) for e in exclude), default=0)
+    ranked = most_popular(train_seqs, k + longest)      # k new items always lie within the first k + |history|
+    out = np.full((len(exclude), k), -1, np.int64)
+    for r, e in enumerate(exclude):
+        keep = ranked[~np.isin(ranked, np.asarray(list(e), np.int64))][:k]
+        out[r, :len(keep)] = keep
+    return out
+
+
+def popularity_metrics(train_seqs, target, ks=(5, 10, 20, 40), exclude=None):
+    """Most-popular Recall/NDCG@ks; ``exclude``: ``None`` (one list for everyone) or per user the items to skip."""
+    if exclude is not None:
+        return recall_ndcg(popular_top_items(train_seqs, max(ks), exclude), target, ks)
     top = most_popular(train_seqs, max(ks))
     return recall_ndcg(np.broadcast_to(top, (len(target), len(top))), target, ks)

@@ -263,6 +263,15 @@ def test_bad_recommend_history(trained, history, message):
     rejects(["recommend", trained / "generator-minilm-rqvae-co", "--history", history], message, trained)
 
 
+def test_recommend_bad_k_or_switch(trained):
+    from cost_ms.data import load
+    first = load(str(trained / "data")).items["item_id"].iloc[0]
+    rejects(["recommend", trained / "generator-minilm-rqvae-co", "--history", first, "-k", "0"],
+            "k must be a whole number >= 1, got 0", trained)
+    proc = cli("recommend", str(trained / "generator-minilm-rqvae-co"), "--history", first, "--exclude-history", "no")
+    assert proc.returncode == 2 and "invalid choice: 'no'" in proc.stderr
+
+
 def test_recommend_k_larger_than_the_beam(trained):
     from cost_ms.data import load
     first = load(str(trained / "data")).items["item_id"].iloc[0]
@@ -275,6 +284,8 @@ def test_recommend_k_larger_than_the_beam(trained):
     (["eval.early_stop=hits@5"], "eval.early_stop 'hits@5' is not a metric this run computes"),
     (["tokenizer.loss=random"], "random hashing is tokenizer.method=random"),
     (["tokenizer.method=vq"], "unknown tokenizer.method 'vq'"),
+    (["eval.exclude_history=maybe"], "config key 'eval.exclude_history' in --set must be bool"),
+    (["eval.ks=[]"], "eval.ks must list at least one cut-off"),
 ])
 def test_bad_training_config(tmp_path, overrides, message):
     run = tmp_path / "run"

@@ -44,6 +44,14 @@ def test_sasrec_beats_most_popular_on_movielens(tmp_path):
     with open(os.path.join(folder, "metrics.json")) as f:
         m = json.load(f)
     assert m["test"]["recall@10"] > m["most_popular"]["test"]["recall@10"], m
+    # scored under both protocols; metrics.json is the configured one (history excluded by default)
+    assert m["exclude_history"] is True and m["best_checkpoint_exclude_history"] is True
+    with open(os.path.join(folder, "metrics-history-excluded.json")) as f, \
+            open(os.path.join(folder, "metrics-raw.json")) as g:
+        excluded, raw = json.load(f), json.load(g)
+    assert excluded == m and raw["exclude_history"] is False and raw["best_checkpoint_exclude_history"] is True
+    assert raw["test"] != m["test"] and raw["most_popular"]["test"] != m["most_popular"]["test"]
+    assert "protocol: history excluded" in proc.stdout
     assert m["test"]["ndcg@10"] > m["most_popular"]["test"]["ndcg@10"], m
 
     pop = cli("baseline", CFG, "--model", "popular", "--out", run, *DATA, *SASREC)

@@ -48,6 +48,18 @@ def test_end_to_end_on_movielens(tmp_path):
     for split in ("valid", "test"):
         assert set(metrics[split]) == {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20, 40)}
     assert metrics["tokenizer"] == "co" and metrics["config_hash"]
+    # the protocol: history excluded by default, in metrics.json, its named copy and the printed table
+    assert metrics["exclude_history"] is True and metrics["best_checkpoint_exclude_history"] is True
+    assert "protocol: history excluded; best checkpoint chosen on validation with history excluded" in train.stdout
+    gen = tmp_path / "generator-minilm-rqvae-co"
+    assert json.loads((gen / "metrics-history-excluded.json").read_text()) == metrics
+    raw = cli("evaluate", cfg, *out, "--set", "generator.length_buckets=[2]", "--set",
+              "generator.micro_batch_tokens=1280", "--set", "eval.exclude_history=false")
+    assert "protocol: raw (history items may be recommended); best checkpoint chosen on validation with history " \
+           "excluded" in raw.stdout
+    raw_metrics = json.loads((gen / "metrics-raw.json").read_text())
+    assert raw_metrics == json.loads((gen / "metrics.json").read_text()) and raw_metrics["exclude_history"] is False
+    assert json.loads((gen / "metrics-history-excluded.json").read_text()) == metrics      # kept beside it
 
     items = json.loads((tmp_path / "data" / "sequences.json").read_text())
     from cost_ms.data import load

@@ -106,3 +106,73 @@ def test_resume_checkpoint_with_a_missing_parameter_is_refused(trained, tmp_path
                           text=True, timeout=600)
     assert proc.returncode == 2 and "net.head.weight" in proc.stderr.strip().splitlines()[-1], proc.stderr[-2000:]
     assert snapshot(run) == before
+
+
+def _rig(best, item_tok, history, rng):
+    """Rewrite ``best.ckpt`` so the decoder ignores its input and scores the codes of ``history`` highest.
+
+    The final LayerNorm's gain is zeroed and its bias made the first unit vector, so every position's hidden
+    state is ``e_0`` and the output head's first column is every token's logit, whatever the input. The codes of
+    the history items get logits above 20, growing with the item's position (so the newest history item's tuple
+    holds the largest logit of every level and is the raw top-1 for every user); every other token gets a small
+    random one, so no two tuples tie."""
+    params = ms.load_checkpoint(best)
+    d = params["dec_ln.gamma"].shape[0]
+    weight = np.zeros(params["head.weight"].shape, np.float32)
+    weight[:, 0] = rng.uniform(0, 1, len(weight))
+    for j, item in enumerate(history):
+        weight[item_tok[item], 0] = 20.0 + j + rng.uniform(0, 0.5, item_tok.shape[1])
+    params["dec_ln.gamma"] = ms.Tensor(np.zeros(d, np.float32))
+    params["dec_ln.beta"] = ms.Tensor(np.eye(1, d, dtype=np.float32)[0])
+    params["head.weight"] = ms.Tensor(weight)
+    ms.save_checkpoint([{"name": k, "data": v} for k, v in params.items()], best)
+
+
+def test_rigged_network_never_returns_history_with_the_switch_on(trained, tmp_path):
+    """A network rigged to score the history's items highest: with history exclusion, `recommend` (new process),
+    `Recommender` and the evaluator return k distinct items, none in the history; with the switch off they return the raw ranking, history items on top."""
+    from cost_ms.generator.evaluation import Evaluator
+    from cost_ms.generator.recommend import Recommender
+    run = _copy(trained[0], tmp_path / "run")
+    prep, folder = trained[1], os.path.join(run, GEN)
+    history = next(s for s in prep.sequences.values() if len(s) >= 8)[:6]     # inside the user's test history
+    ids = prep.items["item_id"].iloc[history].astype(str).tolist()
+    item_tok = Recommender(folder).inputs.item_tok
+    _rig(os.path.join(folder, "best.ckpt"), item_tok, history, np.random.default_rng(0))
+
+    rec = Recommender(folder)                               # the run's eval.exclude_history: true by default
+    k = 10
+    new = [r["item_id"] for r in rec.recommend(ids, k)]
+    raw = [r["item_id"] for r in rec.recommend(ids, k, exclude_history=False)]
+    assert len(new) == len(set(new)) == k and not set(new) & set(ids)
+    assert raw[0] == ids[-1] and len(set(raw) & set(ids)) >= 2, raw       # the rig works when history is allowed
+    _, src, _ = rec.inputs.builder.evaluation({"u": history}, {"u": 0})
+    today, _ = rec.evaluator.searcher.search(src)                   # the search without the exclusion argument
+    assert [rec.index_of[i] for i in raw] == today[0][:k].tolist()
+
+    for flag, want in (([], new), (["--exclude-history", "false"], raw)):
+        proc = subprocess.run([sys.executable, "-m", "cost_ms", "recommend", folder, "--history", ",".join(ids),
+                               "-k", str(k), *flag], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert [json.loads(line)["item_id"] for line in proc.stdout.strip().splitlines()] == want
+
+    hist, _ = rec.inputs.histories("test")
+    users = sorted(u for u in hist if history[-1] in hist[u])           # the rig's top-1 is in their history
+    top = Evaluator(rec.inputs, rec.net, exclude_history=True).top_items("test", users)
+    top_raw = Evaluator(rec.inputs, rec.net, exclude_history=False).top_items("test", users)
+    assert users and (top_raw[:, 0] == history[-1]).all()
+    for u, row in zip(users, top):
+        assert (row >= 0).all() and len(set(row)) == len(row) and not set(row) & set(hist[u])
+
+
+def test_history_leaving_fewer_than_k_items_returns_them_with_a_warning(trained, caplog):
+    import logging
+    from cost_ms.generator.recommend import Recommender
+    run, prep = trained[0], trained[1]
+    rec = Recommender(os.path.join(run, GEN))
+    ids = prep.items["item_id"].astype(str).tolist()
+    with caplog.at_level(logging.WARNING, logger="cost_ms.recommend"):
+        out = rec.recommend(ids[3:], k=5)                  # every item but three is in the history
+    assert sorted(r["item_id"] for r in out) == sorted(ids[:3])
+    assert [r.getMessage() for r in caplog.records] == [
+        f"only 3 item(s) returned for k = 5: the history holds {len(ids) - 3} of the catalogue's {len(ids)} items"]

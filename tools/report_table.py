@@ -2,7 +2,7 @@
 """Markdown tables from run folders, so quoted numbers come straight from the files.
 
     python tools/report_table.py tokenizers runs/amazon-office
-    python tools/report_table.py metrics runs/amazon-office
+    python tools/report_table.py metrics runs/amazon-office                         # both protocols
     python tools/report_table.py seeds runs/amazon-office runs/amazon-office-s7     # same runs, other seeds
     python tools/report_table.py views runs/amazon-office                           # SimCIT's per-view fields
 """
@@ -47,32 +47,51 @@ def _steps(folder):
     return _load(states[-1]).get("global_step", "?") if states else "?"
 
 
+PROTOCOLS = (("history-excluded", True), ("raw", False))
+
+
+def _protocol_metrics(folder, exclude):
+    """The folder's figures under one protocol: its protocol-named file, else metrics.json when that is the one
+    (metrics written before the switch existed are the raw protocol)."""
+    name = dict((e, n) for n, e in PROTOCOLS)[exclude]
+    p = os.path.join(folder, f"metrics-{name}.json")
+    if os.path.isfile(p):
+        return _load(p)
+    p = os.path.join(folder, "metrics.json")
+    if os.path.isfile(p):
+        m = _load(p)
+        if m.get("exclude_history", False) == exclude:
+            return m
+    return None
+
+
 def metrics(root, split="test"):
+    """One row per model and protocol found (history excluded first, then raw), most-popular under each."""
     ks = (5, 10, 20, 40)
-    head = "| model | " + " | ".join(f"R@{k} | N@{k}" for k in ks) + " | epochs | steps | train s |"
-    rows = [head, "|" + "---|" * (2 + 2 * len(ks) + 2)]
-    pop = None
-    for folder in sorted(glob.glob(os.path.join(root, "generator-*"))):
-        p = os.path.join(folder, "metrics.json")
-        if not os.path.isfile(p):
-            continue
-        m = _load(p)
-        pop = m["most_popular"][split]
-        rows.append(f"| TIGER + {m['tokenizer']} | " + " | ".join(
-            f"{m[split][f'recall@{k}']:.4f} | {m[split][f'ndcg@{k}']:.4f}" for k in ks)
-            + f" | {m['epochs']} (best {m['best_epoch']}) | {_steps(folder)} | {m['train_seconds']:.0f} |")
-    for folder in sorted(glob.glob(os.path.join(root, "baseline-sasrec"))):
-        p = os.path.join(folder, "metrics.json")
-        if not os.path.isfile(p):
-            continue
-        m = _load(p)
-        pop = pop or m["most_popular"][split]
-        rows.append("| SASRec (full-softmax CE) | " + " | ".join(
-            f"{m[split].get(f'recall@{k}', float('nan')):.4f} | {m[split].get(f'ndcg@{k}', float('nan')):.4f}"
-            for k in ks) + f" | {m['epochs']} (best {m['best_epoch']}) | {m['global_steps']} | {m['train_seconds']:.0f} |")
-    if pop:
-        rows.append("| most popular | " + " | ".join(f"{pop[f'recall@{k}']:.4f} | {pop[f'ndcg@{k}']:.4f}"
-                                                     for k in ks) + " | - | - | - |")
+    head = "| model | protocol | " + " | ".join(f"R@{k} | N@{k}" for k in ks) + " | epochs | steps | train s |"
+    rows = [head, "|" + "---|" * (3 + 2 * len(ks) + 2)]
+    for label, exclude in PROTOCOLS:
+        pop = None
+        for folder in sorted(glob.glob(os.path.join(root, "generator-*"))):
+            m = _protocol_metrics(folder, exclude)
+            if m is None:
+                continue
+            pop = m["most_popular"][split]
+            rows.append(f"| TIGER + {m['tokenizer']} | {label} | " + " | ".join(
+                f"{m[split][f'recall@{k}']:.4f} | {m[split][f'ndcg@{k}']:.4f}" for k in ks)
+                + f" | {m['epochs']} (best {m['best_epoch']}) | {_steps(folder)} | {m['train_seconds']:.0f} |")
+        for folder in sorted(glob.glob(os.path.join(root, "baseline-sasrec"))):
+            m = _protocol_metrics(folder, exclude)
+            if m is None:
+                continue
+            pop = pop or m["most_popular"][split]
+            rows.append(f"| SASRec (full-softmax CE) | {label} | " + " | ".join(
+                f"{m[split].get(f'recall@{k}', float('nan')):.4f} | {m[split].get(f'ndcg@{k}', float('nan')):.4f}"
+                for k in ks) + f" | {m['epochs']} (best {m['best_epoch']}) | {m['global_steps']} "
+                f"| {m['train_seconds']:.0f} |")
+        if pop:
+            rows.append(f"| most popular | {label} | " + " | ".join(f"{pop[f'recall@{k}']:.4f} | {pop[f'ndcg@{k}']:.4f}"
+                                                                  for k in ks) + " | - | - | - |")
     return "\n".join(rows)
 
 

@@ -63,14 +63,18 @@ class SASRecWithLoss(nn.Cell):
 
 
 class LastTopK(nn.Cell):
-    """Inference: top-``k`` items (0-based indices) and scores after the last position of ``seq``."""
+    """Inference: top-``k`` items (0-based indices) and scores after the last position of ``seq``.
+
+    ``mask [B, N + 1] float32`` is added to the full-catalogue scores before the top-k: ``NEG`` at the
+    items a row may not get (its history, ``eval.exclude_history``), 0 elsewhere (all zeros: the raw protocol).
+    """
 
     def __init__(self, net, k):
         super().__init__()
         self.net, self.k = net, k
 
-    def construct(self, seq):
+    def construct(self, seq, mask):
         h = self.net.hidden(seq)[:, -1]
-        scores = ops.matmul(h, self.net.item.embedding_table.T) + self.net.no_pad
+        scores = ops.matmul(h, self.net.item.embedding_table.T) + self.net.no_pad + mask
         values, idx = ops.topk(scores, self.k)
         return values, idx - 1

@@ -15,6 +15,7 @@ from ..engine.schedules import create_schedule, planned_steps
 from ..engine.validation import sharded_metrics, EarlyStoppingHooks
 from ..errors import CostError
 from ..parallel import world
+from ..generator.transformer import NEG
 from .sasrec import LastTopK, SASRecWithLoss
 
 log = logging.getLogger("cost_ms.baseline")
@@ -39,28 +40,41 @@ def training_arrays(train_seqs, max_len):
 
 
 class SASRecEvaluator:
-    """Top-k over the whole catalogue after each user's history, in padded fixed-size batches."""
+    """Top-k over the whole catalogue after each user's history, in padded fixed-size batches.
 
-    def __init__(self, net, inputs, bc, k):
+    ``exclude_history``: mask every item of the user's whole history (not only the last ``max_len``) before
+    the top-k (``eval.exclude_history``)."""
+
+    def __init__(self, net, inputs, bc, k, exclude_history=True):
         self.scorer, self.inputs, self.bc, self.net = LastTopK(net, k), inputs, bc, net
+        self.exclude_history = exclude_history
 
-    def evaluate(self, split, ks, max_users=0, seed=0):
+    def evaluate(self, split, ks, max_users=0, seed=0, exclude_history=None):
+        exclude = self.exclude_history if exclude_history is None else exclude_history
         hist, targets = self.inputs.histories(split)
-        return sharded_metrics(hist, targets, ks, lambda users: self.top_items([hist[u] for u in users]),
+        return sharded_metrics(hist, targets, ks, lambda users: self.top_items([hist[u] for u in users], exclude),
                                max_users, seed)
 
-    def top_items(self, histories):
-        """``[U, k]`` best items (0-based) after each history, in padded fixed-size batches."""
+    def top_items(self, histories, exclude_history=None):
+        """``[U, k]`` best items (0-based) after each history, in padded fixed-size batches; -1 where fewer
+        than k items lie outside an excluded history."""
+        exclude = self.exclude_history if exclude_history is None else exclude_history
         self.net.set_train(False)
         src = left_pad(histories, self.bc["max_len"])
-        b = self.bc["eval_batch_size"]
+        b, n_items = self.bc["eval_batch_size"], self.inputs.prep.num_items
         tops = []
         for start in range(0, len(src), b):
             part = src[start:start + b]
             n = len(part)
             if n < b:              # static shapes: pad the last batch, drop its extra rows
                 part = np.concatenate([part, np.repeat(part[:1], b - n, 0)])
-            tops.append(self.scorer(Tensor(part))[1].asnumpy()[:n])
+            mask = np.zeros((b, n_items + 1), np.float32)
+            if exclude:
+                for r, h in enumerate(histories[start:start + n]):
+                    mask[r, np.asarray(h, np.int64) + 1] = NEG
+            values, idx = self.scorer(Tensor(part), Tensor(mask))
+            idx = idx.asnumpy()[:n]
+            tops.append(np.where(values.asnumpy()[:n] > NEG / 2, idx, -1))
         return np.concatenate(tops)
 
 
@@ -91,7 +105,8 @@ def train_sasrec(cfg, inputs, net, evaluator, folder, data_hash, jit=True, progr
     step = make_train_step(SASRecWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size)
     resume_key = {"baseline": {k: v for k, v in bc.items() if k != "ckpt_every_steps"}, "data": data_hash,
-                  "early_stop": cfg["eval"]["early_stop"], "workers": w.size}
+                  "early_stop": cfg["eval"]["early_stop"], "workers": w.size,
+                  "exclude_history": cfg["eval"]["exclude_history"]}
     hooks = SASRecHooks(cfg, net, evaluator, folder, (seq, target))
     spec = LoopSpec(name="sasrec", epochs=bc["epochs"], folder=folder, resume_key=resume_key, logged=("loss", "acc"),
                     samples_per_step=gbs, log_every=cfg["run"]["log_every_steps"], ckpt_every=bc["ckpt_every_steps"],

@@ -7,7 +7,8 @@ to dense indices ``0..N-1`` and :func:`save` writes::
     items.csv       index,item_id,text,<fields...>
     sequences.json  {"<user>": [item index, ...]}      oldest first
     split.json      leave-one-out: last item test, second-last validation
-    meta.json       dataset id, counts, filters applied, users dropped
+    meta.json       dataset id, counts, filters applied, users dropped, and per split the targets
+                    that occur in their own history (``repeat_targets``)
 """
 import collections
 import json
@@ -18,6 +19,7 @@ import pandas as pd
 
 from ..errors import CostError
 from ..io import read_json, read_meta, staged_dir, write_json, write_meta
+from .splits import Splits
 from .text import check_template, render
 
 STAGE = "prepare"
@@ -112,7 +114,10 @@ def process(raw, cfg):
                                               "min_user_inter", "max_items")},
             "counts": counts, "text_template": cfg["text_template"], "source": raw.source,
             "empty_texts": int((items["text"] == "").sum())}
-    return Prepared(cfg["name"], items, sequences, meta)
+    prep = Prepared(cfg["name"], items, sequences, meta)
+    # targets already in their own history: unreachable under eval.exclude_history (data/splits.py)
+    meta["repeat_targets"] = Splits(prep).repeat_targets()
+    return prep
 
 
 def _user_key(u):

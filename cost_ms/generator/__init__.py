@@ -15,7 +15,7 @@ from ..parallel import world
 from ..runtime import set_seed
 from ..stages import tokenizer_tag
 from ..tokenizer import tokenizer_name
-from ..data.splits import most_popular_metrics
+from ..data.splits import metrics_files, most_popular_metrics, protocol_fields, warn_unreachable
 from .evaluation import Evaluator, format_table
 from .inputs import GeneratorInputs
 from .trainer import train_generator
@@ -40,6 +40,8 @@ def run_train(cfg, stages, prep, sid, jit=True, progress=True):
     inputs = GeneratorInputs(cfg, prep, sid)
     net = build_network(cfg, inputs)
     evaluator = Evaluator(inputs, net)
+    if world().is_main:
+        warn_unreachable(prep, cfg["eval"]["exclude_history"], ("valid",))
     t0 = time.time()
     state = train_generator(cfg, inputs, net, evaluator, folder, jit=jit, progress=progress)
     w = world()
@@ -52,6 +54,7 @@ def run_train(cfg, stages, prep, sid, jit=True, progress=True):
                    semantic_ids_hash=inputs.sid_hash, config_hash=run_config_hash(cfg), epochs=state["epoch"],
                    global_steps=state["global_step"], stopped=state["stopped"], best_epoch=state["best_epoch"],
                    early_stop=cfg["eval"]["early_stop"], best_valid=state["best"],
+                   valid_exclude_history=cfg["eval"]["exclude_history"],
                    train_seconds=round(state["train_seconds"], 1), wall_seconds=round(time.time() - t0, 1))
     w.barrier()              # data parallel: every worker evaluates next, reading what rank 0 wrote
     return inputs, net, evaluator, state
@@ -69,16 +72,21 @@ def check_trained(folder, inputs):
 def run_evaluate(cfg, inputs, net, folder):
     """Load ``best.ckpt`` (strictly) into ``net``, evaluate on validation and test, write ``metrics.json``.
 
-    Data parallel: every worker decodes its share of the users; rank 0 writes. Nothing is written
-    unless every parameter was loaded.
+    The protocol is ``eval.exclude_history``; the figures also go to a copy named after it
+    (:func:`~cost_ms.data.splits.metrics_files`). Data parallel: every worker decodes its share of the users;
+    rank 0 writes. Nothing is written unless every parameter was loaded.
     """
     meta = check_trained(folder, inputs)
     load_weights(net, os.path.join(folder, "best.ckpt"))
+    exclude = cfg["eval"]["exclude_history"]
+    if world().is_main:
+        warn_unreachable(inputs.prep, exclude)
     # a searcher of its own, built after the load: the final figures are what a fresh `evaluate` process computes,
     # whatever graphs training and validation compiled before (one compile, once per run)
-    evaluator = Evaluator(inputs, net)
+    evaluator = Evaluator(inputs, net, exclude)
     ks = cfg["eval"]["ks"]
     out = {"dataset": inputs.prep.name, "tokenizer": meta["tokenizer"],
+           **protocol_fields(exclude, meta.get("valid_exclude_history")),
            "tokenizer_tag": meta.get("tokenizer_tag"), "config_hash": meta["config_hash"],
            "embedding": cfg["embed"]["model"], "beam_size": cfg["generator"]["beam_size"],
            "num_users": len(inputs.test), "num_items": inputs.prep.num_items, "epochs": meta["epochs"],
@@ -90,9 +98,10 @@ def run_evaluate(cfg, inputs, net, folder):
         out[split] = evaluator.evaluate(split, ks, users, cfg["run"]["seed"])
         out[f"{split}_users"] = min(users, len(inputs.test)) if users else len(inputs.test)
         out[f"{split}_seconds"] = round(time.time() - t0, 1)
-    out["most_popular"] = most_popular_metrics(inputs, ks)
+    out["most_popular"] = most_popular_metrics(inputs, ks, exclude)
     if world().is_main:
-        write_json(os.path.join(folder, "metrics.json"), out)
+        for path in metrics_files(folder, exclude):
+            write_json(path, out)
     return out
 
 

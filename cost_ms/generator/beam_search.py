@@ -8,6 +8,13 @@ one integer per trie node, whatever the code-book sizes, and the children of any
 nodes are found by binary search. Beams only ever extend along existing edges, so every
 returned tuple is a real item, and distinct leaves are distinct items (no duplicates).
 
+History-aware search (``eval.exclude_history``): :meth:`PrefixIndex.exhausted` names, per user, every
+trie node whose whole subtree is made of items the user already has (each node knows how many items lie
+under it; the user's history is subtracted along each history item's path), and the search treats those
+nodes as missing edges. No beam is spent on a prefix that can only end in a consumed item, and the
+returned items are all new. The dedup level is part of the trie, so exactly the consumed items are
+excluded, never their code siblings.
+
 :func:`brute_force_topk_ref` scores every item's full tuple by teacher forcing; with a
 beam at least the catalogue size, beam search must return the same top-k.
 """
@@ -26,14 +33,17 @@ class PrefixIndex:
         sid = np.asarray(sid, np.int64)
         n, length = sid.shape
         self.length, self.level_sizes = length, list(level_sizes)
-        self.keys = []
-        node = np.zeros(n, np.int64)          # each item's node at the current depth
+        self.keys, self.node_of = [], []      # node_of[t][i]: item i's node at depth t + 1
+        node = np.zeros(n, np.int64)
         for t in range(length):
             keys, node = np.unique(node * self.level_sizes[t] + sid[:, t], return_inverse=True)
             self.keys.append(keys)
             node = node.reshape(-1)
+            self.node_of.append(node)
         if len(self.keys[-1]) != n:
             raise ValueError("semantic IDs are not unique: two items share a full tuple")
+        # items under each depth-(t + 1) node: what a user's history is subtracted from
+        self.count = [np.bincount(self.node_of[t], minlength=len(self.keys[t])) for t in range(length)]
         self.item_of_leaf = np.empty(n, np.int64)
         self.item_of_leaf[node] = np.arange(n)
 
@@ -49,8 +59,42 @@ class PrefixIndex:
         out[row, keys[pos] - flat[row] * size] = pos
         return out.reshape(*np.shape(node), size)
 
+    def exhausted(self, exclude):
+        """Nodes whose every item is excluded, per row.
+
+        ``exclude``: ``B`` arrays of item indices (repeats allowed). Returns, for each depth ``t + 1``
+        (``t`` in ``0..L-1``), the sorted ``int64`` keys ``row * n_t + node`` of that depth's nodes (``n_t``
+        of them) that hold no item outside row ``row``'s exclusions.
+        """
+        n = len(self.item_of_leaf)
+        sizes = [len(np.asarray(e).reshape(-1)) for e in exclude]
+        if not sum(sizes):
+            return [np.zeros(0, np.int64) for _ in range(self.length)]
+        items = np.concatenate([np.asarray(e, np.int64).reshape(-1) for e in exclude])
+        pairs = np.unique(np.repeat(np.arange(len(exclude)), sizes) * n + items)   # each (row, item) once
+        rows, items = pairs // n, pairs % n
+        out = []
+        for t in range(self.length):
+            n_t = len(self.keys[t])
+            key, used = np.unique(rows * n_t + self.node_of[t][items], return_counts=True)
+            out.append(key[used == self.count[t][key % n_t]])
+        return out
+
+    def prune(self, t, child, dead):
+        """``child [B, ...]`` depth-``t + 1`` node ids (-1 = no edge) with row ``b``'s exhausted nodes set to -1.
+
+        ``dead``: :meth:`exhausted`'s keys for depth ``t + 1``.
+        """
+        if not len(dead):
+            return child
+        n_t = len(self.keys[t])
+        key = np.arange(len(child)).reshape((-1,) + (1,) * (child.ndim - 1)) * n_t + child
+        pos = np.minimum(np.searchsorted(dead, key), len(dead) - 1)
+        return np.where((child >= 0) & (dead[pos] == key), -1, child)
+
     def nbytes(self):
-        return int(sum(k.nbytes for k in self.keys) + self.item_of_leaf.nbytes)
+        return int(sum(k.nbytes for k in self.keys) + self.item_of_leaf.nbytes
+                   + sum(a.nbytes for a in self.node_of) + sum(c.nbytes for c in self.count))
 
 
 class StepScorer(nn.Cell):
@@ -104,8 +148,12 @@ class BeamSearcher:
         self.beam, self.batch = beam_size, batch_size
         self.widths = sorted(widths)
 
-    def search(self, src):
-        """``src [U, S]`` -> ``items [U, W]`` (-1 where fewer than W items exist), ``scores [U, W]``."""
+    def search(self, src, exclude=None):
+        """``src [U, S]`` -> ``items [U, W]`` (-1 where fewer than W items exist), ``scores [U, W]``.
+
+        ``exclude``: ``None`` (any item may be returned), or ``U`` arrays of item indices that row ``u``
+        may not get back (its history): their trie paths are pruned, so all W beams end in other items.
+        """
         self.net.set_train(False)      # built once per run: training may have switched dropout back on
         u, s = src.shape
         need = s - np.argmax(src != 0, axis=1)      # columns from the first non-pad token (s for an all-pad row)
@@ -118,11 +166,14 @@ class BeamSearcher:
             if n < self.batch:   # pad with copies of the first row; their results are dropped
                 part = np.concatenate([part, np.repeat(part[:1], self.batch - n, 0)])
             width = next((c for c in self.widths if c >= need[rows].max()), s)
-            it, sc = self._search_batch(part[:, s - min(width, s):])
+            dead = None
+            if exclude is not None:
+                dead = self.index.exhausted([exclude[r] for r in rows] + [exclude[rows[0]]] * (self.batch - n))
+            it, sc = self._search_batch(part[:, s - min(width, s):], dead)
             items[rows], scores[rows] = it[:n], sc[:n]
         return items, scores
 
-    def _search_batch(self, src):
+    def _search_batch(self, src, dead=None):
         b, w = len(src), self.beam
         src_t = Tensor(src)
         # tuples of tensors enter a graph as constants unless marked mutable: that would recompile every call
@@ -143,6 +194,8 @@ class BeamSearcher:
                                         Tensor(parent))
                 lp = logp.asnumpy()[:, self.vocab.level_slice(t)].reshape(b, w, -1)
             child = self.index.children(t, node)              # [B, W, S_t]
+            if dead is not None:
+                child = self.index.prune(t, child, dead[t])
             cand = np.where(child >= 0, score[..., None] + lp, NEG_INF).reshape(b, -1)
             size = lp.shape[-1]
             top = np.argsort(-cand, axis=1, kind="stable")[:, :w]
@@ -171,8 +224,14 @@ def score_all_items(net, vocab, src, item_tok):
     return out
 
 
-def brute_force_topk_ref(net, vocab, src, item_tok, k):
-    """NumPy reference decoder: rank the whole catalogue by full-tuple log-probability."""
+def brute_force_topk_ref(net, vocab, src, item_tok, k, exclude=None):
+    """NumPy reference decoder: rank the whole catalogue by full-tuple log-probability.
+
+    ``exclude``: ``None`` or per row an array of item indices dropped before the top-k (history-aware).
+    """
     scores = score_all_items(net, vocab, src, item_tok)
+    if exclude is not None:
+        for u, items in enumerate(exclude):
+            scores[u, np.asarray(items, np.int64)] = NEG_INF
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return top, np.take_along_axis(scores, top, 1)

@@ -95,7 +95,8 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size, micro_batches=micro)
     resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
-                  "early_stop": cfg["eval"]["early_stop"], "tokenizer_hash": inputs.sid_hash, "workers": w.size}
+                  "early_stop": cfg["eval"]["early_stop"], "tokenizer_hash": inputs.sid_hash, "workers": w.size,
+                  "exclude_history": cfg["eval"]["exclude_history"]}
     if w.is_main:
         log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters, %d planned steps",
                  n, w.size, bs, inputs.vocab.size, sum(p.size for p in net.trainable_params()), len(lr))
