@@ -108,7 +108,7 @@ def cmd_train(cfg, stages, args):
     sid = stages.semantic_ids(prep)
     w = _init(cfg, args, fresh_folder=stages.generator, cpu_threads=cfg["run"]["generator_cpu_threads"])
     inputs, net, _, _ = run_train(cfg, stages, prep, sid)
-    metrics = run_evaluate(cfg, inputs, net, stages.generator)
+    metrics = run_evaluate(cfg, inputs, net, stages.generator, warn=False)
     if w.is_main:
         print(format_table(metrics, cfg["eval"]["ks"]))
         print(f"run folder: {stages.generator}")

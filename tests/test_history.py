@@ -81,13 +81,19 @@ def test_history_leaving_fewer_than_the_beam_returns_what_is_left(graph_mode):
     assert (items[:, 3:] == -1).all() and np.isneginf(scores[:, 3:]).all()
 
 
-def test_no_exclusion_is_the_raw_search(graph_mode):
+def test_excluding_only_the_worst_items_leaves_the_raw_ranking(graph_mode):
+    """Beam covering the catalogue: excluding each row's 10 lowest-ranked items (so whole subtrees may die, but
+    no better item is touched) returns the raw top-30 unchanged; an empty exclusion is the raw search."""
     sid, vocab, item_tok, net, src = setup(n=40)
-    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=10, batch_size=4)
-    a, sa = searcher.search(src)
-    b, sb = searcher.search(src, [[] for _ in src])
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(sa, sb)
+    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=4)
+    raw, raw_scores = searcher.search(src)
+    items, scores = searcher.search(src, [row[30:] for row in raw])
+    np.testing.assert_array_equal(items[:, :30], raw[:, :30])
+    np.testing.assert_allclose(scores[:, :30], raw_scores[:, :30], rtol=1e-6)
+    assert (items[:, 30:] == -1).all()
+    np.testing.assert_array_equal(searcher.search(src, [[] for _ in src])[0], raw)
+    with pytest.raises(ValueError, match="must lie in 0..39"):
+        searcher.search(src, [[40]] * len(src))
 
 
 def test_most_popular_skips_each_users_history():

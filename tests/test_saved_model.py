@@ -175,4 +175,5 @@ def test_history_leaving_fewer_than_k_items_returns_them_with_a_warning(trained,
         out = rec.recommend(ids[3:], k=5)                  # every item but three is in the history
     assert sorted(r["item_id"] for r in out) == sorted(ids[:3])
     assert [r.getMessage() for r in caplog.records] == [
-        f"only 3 item(s) returned for k = 5: the history holds {len(ids) - 3} of the catalogue's {len(ids)} items"]
+        f"only 3 item(s) returned for k = 5: the history holds {len(ids) - 3} of the catalogue's {len(ids)} items, "
+        "and history items are excluded"]

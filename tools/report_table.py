@@ -96,22 +96,23 @@ def metrics(root, split="test"):
 
 
 def seeds(*roots, split="test"):
-    """Each generator tag found under every root: test metrics per root, their mean and spread (max - min)."""
-    found = [{os.path.basename(f): _load(os.path.join(f, "metrics.json"))
-              for f in glob.glob(os.path.join(r, "generator-*")) if os.path.isfile(os.path.join(f, "metrics.json"))}
-             for r in roots]
-    tags = sorted(set.intersection(*[set(f) for f in found])) if found else []
-    rows = ["| tokenizer | seeds | steps | " + " | ".join(f"{m}@{k} per seed | mean | spread"
-                                                        for m, k in (("R", 10), ("N", 10), ("R", 5))) + " |",
-            "|" + "---|" * 12]
-    for tag in tags:
-        ms = [f[tag] for f in found]
-        cells = []
-        for name in ("recall@10", "ndcg@10", "recall@5"):
-            v = [m[split][name] for m in ms]
-            cells += [" / ".join(f"{x:.4f}" for x in v), f"{sum(v) / len(v):.4f}", f"{max(v) - min(v):.4f}"]
-        seed_list = "/".join(str(_seed(r)) for r in roots)
-        rows.append(f"| {ms[0]['tokenizer']} | {seed_list} | {ms[0]['global_steps']} | " + " | ".join(cells) + " |")
+    """Each generator tag found under every root, per protocol: test metrics per root, their mean and spread
+    (max - min). A protocol appears only where every root has its figures, so seeds are never mixed across
+    protocols."""
+    rows = ["| tokenizer | protocol | seeds | steps | " + " | ".join(
+        f"{m}@{k} per seed | mean | spread" for m, k in (("R", 10), ("N", 10), ("R", 5))) + " |", "|" + "---|" * 13]
+    seed_list = "/".join(str(_seed(r)) for r in roots)
+    for label, exclude in PROTOCOLS:
+        found = [{os.path.basename(f): m for f in glob.glob(os.path.join(r, "generator-*"))
+                  if (m := _protocol_metrics(f, exclude)) is not None} for r in roots]
+        for tag in sorted(set.intersection(*[set(f) for f in found])) if found else []:
+            ms = [f[tag] for f in found]
+            cells = []
+            for name in ("recall@10", "ndcg@10", "recall@5"):
+                v = [m[split][name] for m in ms]
+                cells += [" / ".join(f"{x:.4f}" for x in v), f"{sum(v) / len(v):.4f}", f"{max(v) - min(v):.4f}"]
+            rows.append(f"| {ms[0]['tokenizer']} | {label} | {seed_list} | {ms[0]['global_steps']} | "
+                        + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

@@ -13,6 +13,7 @@ from ..engine import make_train_step
 from ..engine.loop import LoopSpec, run_loop
 from ..engine.schedules import create_schedule, planned_steps
 from ..engine.validation import sharded_metrics, EarlyStoppingHooks
+from ..data.splits import protocol_key
 from ..errors import CostError
 from ..parallel import world
 from ..generator.transformer import NEG
@@ -105,8 +106,7 @@ def train_sasrec(cfg, inputs, net, evaluator, folder, data_hash, jit=True, progr
     step = make_train_step(SASRecWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size)
     resume_key = {"baseline": {k: v for k, v in bc.items() if k != "ckpt_every_steps"}, "data": data_hash,
-                  "early_stop": cfg["eval"]["early_stop"], "workers": w.size,
-                  "exclude_history": cfg["eval"]["exclude_history"]}
+                  "early_stop": cfg["eval"]["early_stop"], "workers": w.size, **protocol_key(cfg)}
     hooks = SASRecHooks(cfg, net, evaluator, folder, (seq, target))
     spec = LoopSpec(name="sasrec", epochs=bc["epochs"], folder=folder, resume_key=resume_key, logged=("loss", "acc"),
                     samples_per_step=gbs, log_every=cfg["run"]["log_every_steps"], ckpt_every=bc["ckpt_every_steps"],

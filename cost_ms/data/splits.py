@@ -27,6 +27,13 @@ def protocol_fields(exclude_history, best_chosen_with=None):
             "best_checkpoint_exclude_history": best_chosen_with}
 
 
+def protocol_key(cfg):
+    """What a resumable checkpoint's key holds of the protocol its validation scores used. Empty for the raw
+    protocol, which is what every checkpoint made before the switch validated with, so those still resume
+    under ``eval.exclude_history: false``; a run validated with history excluded resumes only so."""
+    return {"exclude_history": True} if cfg["eval"]["exclude_history"] else {}
+
+
 def metrics_files(folder, exclude_history):
     """``metrics.json`` (the newest evaluation) and its copy named after the protocol, which stays beside the
     other protocol's: ``metrics-history-excluded.json`` or ``metrics-raw.json``."""

@@ -40,8 +40,8 @@ def run_train(cfg, stages, prep, sid, jit=True, progress=True):
     inputs = GeneratorInputs(cfg, prep, sid)
     net = build_network(cfg, inputs)
     evaluator = Evaluator(inputs, net)
-    if world().is_main:
-        warn_unreachable(prep, cfg["eval"]["exclude_history"], ("valid",))
+    if world().is_main:       # once per command: train's evaluation afterwards does not repeat it
+        warn_unreachable(prep, cfg["eval"]["exclude_history"])
     t0 = time.time()
     state = train_generator(cfg, inputs, net, evaluator, folder, jit=jit, progress=progress)
     w = world()
@@ -69,24 +69,26 @@ def check_trained(folder, inputs):
     return meta
 
 
-def run_evaluate(cfg, inputs, net, folder):
+def run_evaluate(cfg, inputs, net, folder, warn=True):
     """Load ``best.ckpt`` (strictly) into ``net``, evaluate on validation and test, write ``metrics.json``.
 
     The protocol is ``eval.exclude_history``; the figures also go to a copy named after it
     (:func:`~cost_ms.data.splits.metrics_files`). Data parallel: every worker decodes its share of the users;
-    rank 0 writes. Nothing is written unless every parameter was loaded.
+    rank 0 writes. Nothing is written unless every parameter was loaded. ``warn``: log the unreachable-target
+    line (``train`` has logged it already).
     """
     meta = check_trained(folder, inputs)
     load_weights(net, os.path.join(folder, "best.ckpt"))
     exclude = cfg["eval"]["exclude_history"]
-    if world().is_main:
+    if warn and world().is_main:
         warn_unreachable(inputs.prep, exclude)
     # a searcher of its own, built after the load: the final figures are what a fresh `evaluate` process computes,
     # whatever graphs training and validation compiled before (one compile, once per run)
     evaluator = Evaluator(inputs, net, exclude)
     ks = cfg["eval"]["ks"]
     out = {"dataset": inputs.prep.name, "tokenizer": meta["tokenizer"],
-           **protocol_fields(exclude, meta.get("valid_exclude_history")),
+           # runs trained before the switch existed validated with the raw protocol
+           **protocol_fields(exclude, meta.get("valid_exclude_history", False)),
            "tokenizer_tag": meta.get("tokenizer_tag"), "config_hash": meta["config_hash"],
            "embedding": cfg["embed"]["model"], "beam_size": cfg["generator"]["beam_size"],
            "num_users": len(inputs.test), "num_items": inputs.prep.num_items, "epochs": meta["epochs"],

@@ -71,6 +71,8 @@ class PrefixIndex:
         if not sum(sizes):
             return [np.zeros(0, np.int64) for _ in range(self.length)]
         items = np.concatenate([np.asarray(e, np.int64).reshape(-1) for e in exclude])
+        if items.min() < 0 or items.max() >= n:
+            raise ValueError(f"excluded item indices must lie in 0..{n - 1}")
         pairs = np.unique(np.repeat(np.arange(len(exclude)), sizes) * n + items)   # each (row, item) once
         rows, items = pairs // n, pairs % n
         out = []
@@ -156,6 +158,8 @@ class BeamSearcher:
         """
         self.net.set_train(False)      # built once per run: training may have switched dropout back on
         u, s = src.shape
+        if exclude is not None and len(exclude) != u:
+            raise ValueError(f"exclude has {len(exclude)} rows for {u} histories")
         need = s - np.argmax(src != 0, axis=1)      # columns from the first non-pad token (s for an all-pad row)
         order = np.argsort(need, kind="stable") if self.widths else np.arange(u)
         items, scores = np.full((u, self.beam), -1, np.int64), np.full((u, self.beam), NEG_INF)

@@ -1,5 +1,6 @@
 """Top-k recommendations from a trained run folder, for a history of original item ids."""
 import logging
+import operator
 import os
 
 from ..config import load_saved
@@ -48,13 +49,18 @@ class Recommender:
 
     def recommend(self, history, k=10, user=None, exclude_history=None):
         """``history``: original item ids, oldest first -> ``[{item_id, title, score}]``, best first."""
+        k_given = k
         if not history:
             raise CostError("history is empty: give at least one item id")
         unknown = [h for h in map(str, history) if h not in self.index_of]
         if unknown:
             raise CostError(f"unknown item id(s) {unknown[:5]} (not in {self.prep.name}'s item table)")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise CostError(f"k must be a whole number >= 1, got {k!r}")
+        try:
+            k = operator.index(k)
+        except TypeError:
+            k = None
+        if k is None or isinstance(k, bool) or k < 1:
+            raise CostError(f"k must be a whole number >= 1, got {k_given!r}")
         if k > self.beam:
             raise CostError(f"k = {k} is larger than generator.beam_size ({self.beam})")
         exclude = self.exclude_history if exclude_history is None else bool(exclude_history)
@@ -64,8 +70,9 @@ class Recommender:
             row = self.prep.items.iloc[i]
             out.append({"item_id": str(row["item_id"]), "title": str(row[self.title_col]), "score": s})
         if len(out) < k:      # the pruned beam search returns min(beam, items left) items: only the catalogue runs out
-            log.warning("only %d item(s) returned for k = %d: the history holds %d of the catalogue's %d items",
-                        len(out), k, len(set(items)), self.prep.num_items)
+            why = (f"the history holds {len(set(items))} of the catalogue's {self.prep.num_items} items, and history "
+                   f"items are excluded" if exclude else f"the catalogue has {self.prep.num_items} items")
+            log.warning("only %d item(s) returned for k = %d: %s", len(out), k, why)
         return out
 
 

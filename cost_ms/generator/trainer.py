@@ -19,6 +19,7 @@ from ..engine.step import micro_batch_policy
 from ..engine.loop import LoopSpec, run_loop
 from ..engine.schedules import create_schedule, planned_steps
 from ..engine.validation import EarlyStoppingHooks
+from ..data.splits import protocol_key
 from ..parallel import world
 from .samples import decoder_io
 from .transformer import Seq2SeqWithLoss
@@ -96,7 +97,7 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
                            mean_outputs=2, world_size=w.size, micro_batches=micro)
     resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
                   "early_stop": cfg["eval"]["early_stop"], "tokenizer_hash": inputs.sid_hash, "workers": w.size,
-                  "exclude_history": cfg["eval"]["exclude_history"]}
+                  **protocol_key(cfg)}
     if w.is_main:
         log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters, %d planned steps",
                  n, w.size, bs, inputs.vocab.size, sum(p.size for p in net.trainable_params()), len(lr))
