@@ -58,7 +58,7 @@ def run_variant(variant, steps, users):
     keep = sorted(hist)[:users]
     _, src, _ = s.builder.evaluation({u: hist[u] for u in keep}, targets)
     if variant == "brute-force-ref":
-        from cost_ms.generator.beam_search import brute_force_topk_ref
+        from cost_ms.reference.decoding import brute_force_topk_ref
         n = min(users, 16)                              # it decodes the whole catalogue per user
         t = time.time()
         brute_force_topk_ref(s.net, s.vocab, src[:n], s.item_tok, 20)

@@ -50,7 +50,7 @@ def run_variant(variant, epochs, loss):
         return {"variant": variant, "items_per_s": items * len(steady) / sum(h["seconds"] for h in steady),
                 "first_epoch_s": hist[0]["seconds"], "final_loss": hist[-1]["loss"], "peak_rss_mb": peak_rss_mb()}
     init_runtime("CPU", "graph", 0)
-    from cost_ms.tokenizer.numpy_ref import mlp_ref, rq_encode_ref
+    from cost_ms.reference.tokenizer import mlp_ref, mlp_weights, rq_encode_ref
     from cost_ms.tokenizer.trainer import build_model, encode_items
     net = build_model(tc, emb.shape[1])
     if variant == "encode-mindspore":
@@ -59,9 +59,9 @@ def run_variant(variant, epochs, loss):
         codes = encode_items(net, emb)
     else:
         t = time.time()
-        codes = rq_encode_ref(mlp_ref(net.encoder.weights(), emb), net.quantizer.codebooks().asnumpy())
+        codes = rq_encode_ref(mlp_ref(mlp_weights(net.encoder), emb), net.quantizer.codebooks().asnumpy())
     dt = time.time() - t
-    ref = rq_encode_ref(mlp_ref(net.encoder.weights(), emb), net.quantizer.codebooks().asnumpy())
+    ref = rq_encode_ref(mlp_ref(mlp_weights(net.encoder), emb), net.quantizer.codebooks().asnumpy())
     return {"variant": variant, "items_per_s": len(emb) / dt, "codes_equal_ref": bool(np.array_equal(codes, ref)),
             "peak_rss_mb": peak_rss_mb()}
 

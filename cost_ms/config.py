@@ -31,9 +31,15 @@ def _load_yaml(path):
     return data
 
 
-def _type_ok(default, value):
-    if default is None or value is None:
+# keys whose default is a value but that also take null (head_dim: null = d_model // num_heads)
+NULLABLE = {"generator.head_dim"}
+
+
+def _type_ok(default, value, dotted=""):
+    if default is None:
         return True
+    if value is None:
+        return dotted in NULLABLE
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, float):
@@ -57,7 +63,7 @@ def merge(base, override, where, prefix=""):
             if not isinstance(value, dict):
                 raise CostError(f"config key '{dotted}' in {where} must be a mapping")
             out[key] = merge(default, value, where, dotted + ".")
-        elif not _type_ok(default, value):
+        elif not _type_ok(default, value, dotted):
             raise CostError(f"config key '{dotted}' in {where} must be {type(default).__name__}, "
                             f"got {type(value).__name__} ({value!r})")
         else:
@@ -131,8 +137,50 @@ def load_saved(path):
     return cfg
 
 
+def _whole(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# lower bounds of numeric keys (types are checked against base.yaml before): at least 1, at least 0, above 0
+AT_LEAST_1 = {
+    "embed": ["batch_size"],
+    "tokenizer": ["levels", "latent_dim", "batch_size", "epochs", "kmeans_iters", "neighbours", "proj_dim",
+                  "fusion_hidden"],
+    "views": ["cf_window", "cf_dim", "attr_min_items", "attr_max"],
+    "generator": ["enc_layers", "dec_layers", "d_model", "num_heads", "ffn_dim", "epochs", "patience", "eval_every"],
+    "baseline": ["d_model", "num_heads", "blocks", "epochs", "eval_every", "patience"],
+    "run": ["keep_checkpoints"],
+}
+AT_LEAST_0 = {
+    "dataset": ["max_seq_len", "min_item_users", "min_user_inter", "max_items", "min_rating"],
+    "tokenizer": ["beta", "alpha", "weight_decay", "ckpt_every_steps", "warmup_steps"],
+    "generator": ["user_buckets", "weight_decay", "warmup_steps", "max_train_minutes", "max_train_steps",
+                  "valid_users", "ckpt_every_steps"],
+    "baseline": ["weight_decay", "warmup_steps", "max_train_steps", "valid_users", "ckpt_every_steps"],
+    "eval": ["valid_users"],
+}
+ABOVE_0 = {"tokenizer": ["lr"], "generator": ["lr"], "baseline": ["lr"]}
+
+
+def _check_ranges(cfg):
+    for table, ok, words in ((AT_LEAST_1, lambda v: v >= 1, ">= 1"), (AT_LEAST_0, lambda v: v >= 0, ">= 0"),
+                             (ABOVE_0, lambda v: v > 0, "> 0")):
+        for section, keys in table.items():
+            for key in keys:
+                if not ok(cfg[section][key]):
+                    raise CostError(f"{section}.{key} must be {words}, got {cfg[section][key]!r}")
+    for section in ("generator", "baseline"):
+        for key in ("dropout", "min_lr_ratio"):
+            v = cfg[section][key]
+            if not (0 <= v < 1 if key == "dropout" else 0 <= v <= 1):
+                raise CostError(f"{section}.{key} must be in [0, 1{')' if key == 'dropout' else ']'}, got {v!r}")
+    if cfg["generator"]["head_dim"] is not None and cfg["generator"]["head_dim"] < 1:
+        raise CostError(f"generator.head_dim must be >= 1 or null, got {cfg['generator']['head_dim']!r}")
+
+
 def validate(cfg):
     tok, gen = cfg["tokenizer"], cfg["generator"]
+    _check_ranges(cfg)
     if tok["levels"] < 1 or tok["codebook_size"] < 2:
         raise CostError("tokenizer.levels must be >= 1 and tokenizer.codebook_size >= 2")
     if tok["batch_size"] < tok["codebook_size"] and tok["kmeans_init"]:
@@ -153,6 +201,18 @@ def validate(cfg):
     ks = cfg["eval"]["ks"]
     if not ks:
         raise CostError("eval.ks must list at least one cut-off")
+    if not all(_whole(k) and k >= 1 for k in ks) or len(set(ks)) != len(ks):
+        raise CostError(f"eval.ks must be distinct whole numbers >= 1, got {ks!r}")
+    for key in ("batch_size", "max_history", "beam_size", "eval_batch_size"):
+        if not _whole(gen[key]) or gen[key] < 1:
+            raise CostError(f"generator.{key} must be a whole number >= 1, got {gen[key]!r}")
+    buckets = gen["length_buckets"]
+    # lengths at or above max_history add nothing (max_history is always the last bucket) and are ignored
+    if not all(_whole(b) and b >= 1 for b in buckets) or list(buckets) != sorted(set(buckets)):
+        raise CostError(f"generator.length_buckets must be increasing history lengths >= 1, got {buckets!r}")
+    for key in ("batch_size", "max_len", "eval_batch_size"):
+        if not _whole(cfg["baseline"][key]) or cfg["baseline"][key] < 1:
+            raise CostError(f"baseline.{key} must be a whole number >= 1, got {cfg['baseline'][key]!r}")
     if max(ks) > gen["beam_size"]:
         raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(ks)})")
     if not isinstance(cfg["eval"]["exclude_history"], bool):

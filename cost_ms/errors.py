@@ -8,6 +8,11 @@ never names CLI syntax: the wrapper adds the hint (which command makes a missing
 import sys
 
 
+def command_for(stage):
+    """The command that makes ``stage``'s output: the CLI names every stage after its command."""
+    return f"python -m cost_ms {stage} CONFIG"
+
+
 class CostError(Exception):
     """Bad input, a missing file, an inconsistent stage output or an unknown config key."""
 
@@ -27,7 +32,6 @@ class MissingStage(StageError):
     """A stage's output folder has no ``meta.json``: that stage has not run (or did not finish)."""
 
     def hint(self):
-        from .stages import command_for
         return f"run `{command_for(self.stage)}` first"
 
 
@@ -42,7 +46,6 @@ class StaleStage(StageError):
     """A stage's output was made with settings other than the current config's."""
 
     def hint(self):
-        from .stages import command_for
         return f"run `{command_for(self.stage)} --fresh` to replace it, or choose another --out"
 
 

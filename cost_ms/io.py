@@ -111,13 +111,5 @@ def staged_dir(final):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def file_sha1(path, limit=None):
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()[:limit] if limit else h.hexdigest()
-
-
 def config_hash(cfg):
     return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -19,14 +19,6 @@ from .embeddings import model_tag
 from .errors import StaleStage
 from .io import read_meta
 
-# stage -> the command that makes its output (the CLI names stages after their commands)
-COMMANDS = {"prepare": "prepare", "embed": "embed", "tokenize": "tokenize", "train": "train",
-            "baseline": "baseline", "views": "views"}
-
-
-def command_for(stage):
-    return f"python -m cost_ms {COMMANDS.get(stage, stage)} CONFIG"
-
 
 def tokenizer_tag(cfg):
     tc = cfg["tokenizer"]

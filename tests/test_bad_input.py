@@ -286,6 +286,10 @@ def test_recommend_k_larger_than_the_beam(trained):
     (["tokenizer.method=vq"], "unknown tokenizer.method 'vq'"),
     (["eval.exclude_history=maybe"], "config key 'eval.exclude_history' in --set must be bool"),
     (["eval.ks=[]"], "eval.ks must list at least one cut-off"),
+    (["eval.ks=[0]"], "eval.ks must be distinct whole numbers >= 1, got [0]"),
+    (["generator.batch_size=0"], "generator.batch_size must be a whole number >= 1, got 0"),
+    (["generator.max_history=0"], "generator.max_history must be a whole number >= 1, got 0"),
+    (["generator.length_buckets=[30,2]"], "generator.length_buckets must be increasing history lengths >= 1"),
 ])
 def test_bad_training_config(tmp_path, overrides, message):
     run = tmp_path / "run"

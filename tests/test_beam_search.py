@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex, brute_force_topk_ref
+from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex
+from cost_ms.reference.decoding import brute_force_topk_ref
 from cost_ms.generator.samples import SampleBuilder, encode_history
 from cost_ms.generator.transformer import Seq2SeqTransformer
 from cost_ms.generator.vocab import Vocab
@@ -137,7 +138,7 @@ def test_cropped_input_gives_the_same_encoding(graph_mode):
 def test_folded_beams_equal_per_beam_decoding(graph_mode):
     """Beams folded into the cross-attention query axis == every beam with its own copy of the memory."""
     from mindspore import Tensor
-    from cost_ms.generator.beam_search import MemoryEncoder, StepScorer
+    from cost_ms.reference.decoding import MemoryEncoder, StepScorer
     sid, vocab, item_tok, net, src = setup()
     net.set_train(False)
     beams = 5
@@ -152,7 +153,7 @@ def test_folded_beams_equal_per_beam_decoding(graph_mode):
 def test_incremental_decoding_equals_teacher_forcing(ms_mode):
     """Cached keys/values with a beam reorder each step == the full prefix decoded from scratch."""
     from mindspore import Tensor
-    from cost_ms.generator.beam_search import MemoryEncoder, StepScorer
+    from cost_ms.reference.decoding import MemoryEncoder, StepScorer
     from cost_ms.generator.incremental import CrossMemory, DecodeStep
     from cost_ms.generator.vocab import BOS
     sid, vocab, item_tok, net, src = setup()

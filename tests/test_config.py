@@ -147,5 +147,5 @@ def test_cpu_host_blocking_is_set_by_init_runtime_and_once_per_process(tmp_path)
 
 def test_cpu_host_blocking_must_be_a_boolean():
     from cost_ms.config import load_config
-    with pytest.raises(CostError, match="run.cpu_host_blocking must be true or false"):
+    with pytest.raises(CostError, match="config key 'run.cpu_host_blocking' in --set must be bool"):
         load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), ["run.cpu_host_blocking=null"])

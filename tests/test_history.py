@@ -3,7 +3,8 @@ brute-force reference, SASRec and most-popular honouring the switch, and the rep
 import numpy as np
 import pytest
 
-from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex, brute_force_topk_ref
+from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex
+from cost_ms.reference.decoding import brute_force_topk_ref
 from cost_ms.metrics import popular_top_items
 from tests.test_beam_search import setup
 

@@ -1,10 +1,10 @@
-"""generator.layers.Dense: the same values and gradients as nn.Dense, in graph and PyNative mode, training or not."""
+"""layers.dense.Dense: the same values and gradients as nn.Dense, in graph and PyNative mode, training or not."""
 import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import Tensor, nn
 
-from cost_ms.generator.layers import Dense, create_dense
+from cost_ms.layers.dense import Dense, create_dense
 
 
 def _grads(cell, x, w):

@@ -4,7 +4,7 @@ The expected values are literal arithmetic, not calls to the NumPy twins, so a r
 that silently changes (a mean over features instead of a sum, a missing level) fails here
 even if the MindSpore function and its twin change together. Both paths are checked: the
 MindSpore function (compiled with ``ms.jit`` under ``graph``, op by op under ``pynative``)
-and its twin in ``numpy_ref``.
+and its twin in ``cost_ms.reference.tokenizer``.
 """
 import mindspore as ms
 import numpy as np
@@ -12,7 +12,7 @@ import pytest
 from mindspore import Tensor
 
 from cost_ms.tokenizer import functional as F
-from cost_ms.tokenizer import numpy_ref as R
+from cost_ms.reference import tokenizer as R
 
 # ---- eq. 2: x, x_hat [B=2, D=3]
 X = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 2.0]], np.float32)

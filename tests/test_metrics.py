@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from cost_ms.metrics import most_popular, popularity_metrics, recall_ndcg, recall_ndcg_ref
+from cost_ms.metrics import most_popular, popularity_metrics, recall_ndcg
+from cost_ms.reference.metrics import recall_ndcg_ref
 
 
 def test_hand_checked_case():

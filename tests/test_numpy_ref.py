@@ -5,7 +5,7 @@ from mindspore import Tensor
 
 from cost_ms.tokenizer import functional as F
 from cost_ms.tokenizer.cells import RQVAE, RQVAEWithLoss
-from cost_ms.tokenizer.numpy_ref import (dedup_ref, l_cl_ref, l_co_ref, l_mse_ref, l_re_ref, l_rq_ref, mlp_ref,
+from cost_ms.reference.tokenizer import (mlp_weights, dedup_ref, l_cl_ref, l_co_ref, l_mse_ref, l_re_ref, l_rq_ref, mlp_ref,
                                          rq_decode_ref, rq_encode_ref, rq_levels_ref)
 from cost_ms.tokenizer.semantic_ids import dedup_codes
 
@@ -63,12 +63,12 @@ def test_model_forward_and_loss_match_reference(graph_mode, rng, loss):
     wl = RQVAEWithLoss(net, loss, alpha=0.1, tau=0.1)
     x = rng.normal(size=(32, 24)).astype(np.float32)
     total, mse, l_rq, l_cl, codes = (o.asnumpy() for o in wl(Tensor(x)))
-    z = mlp_ref(net.encoder.weights(), x)
+    z = mlp_ref(mlp_weights(net.encoder), x)
     books = net.quantizer.codebooks().asnumpy()
     np.testing.assert_allclose(net.encoder(Tensor(x)).asnumpy(), z, rtol=1e-5, atol=1e-6)
     ref_codes, quants, residuals = rq_levels_ref(z, books)
     np.testing.assert_array_equal(codes, ref_codes)
-    x_hat = mlp_ref(net.decoder.weights(), rq_decode_ref(codes, books))
+    x_hat = mlp_ref(mlp_weights(net.decoder), rq_decode_ref(codes, books))
     assert float(mse) == pytest.approx(l_mse_ref(x, x_hat), rel=1e-5)
     assert float(l_rq) == pytest.approx(l_rq_ref(residuals, quants, 0.25), rel=1e-5)
     re = l_re_ref(x, x_hat, residuals, quants, 0.25)

@@ -50,14 +50,40 @@ def test_wrong_types_are_refused(key, value):
 
 @FAST
 @given(key=st.sampled_from(["tokenizer.epochs", "generator.epochs", "tokenizer.kmeans_iters", "run.seed"]),
-       value=st.integers(0, 10 ** 9))
+       value=st.integers(1, 10 ** 9))
 def test_int_overrides_round_trip(key, value):
     section, name = key.split(".")
     assert load_config(BASE, [f"{key}={value}"])[section][name] == value
 
 
+@pytest.mark.parametrize("key", ["tokenizer.epochs", "generator.epochs", "tokenizer.kmeans_iters"])
+def test_zero_epochs_or_iterations_are_refused(key):
+    with pytest.raises(CostError, match=f"{key} must be >= 1, got 0"):
+        load_config(BASE, [f"{key}=0"])
+
+
+ALL_KEYS = [f"{s}.{k}" for s in SCHEMA for k in SCHEMA[s]]
+ODD_VALUES = st.one_of(st.just([]), st.just(0), st.integers(-10 ** 12, 10 ** 12), st.just(None), st.booleans(),
+                       st.floats(allow_nan=False), st.text(string.ascii_letters, max_size=8),
+                       st.lists(st.integers(-5, 50), max_size=4), st.just({"a": 1}))
+
+
+@settings(max_examples=400, deadline=None)
+@given(key=st.sampled_from(ALL_KEYS), value=ODD_VALUES)
+def test_every_key_gives_a_valid_config_or_one_error_line(key, value):
+    """Any value for any key of base.yaml: the loader returns a config or raises a one-line CostError."""
+    import json
+    try:
+        cfg = load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), [f"{key}={json.dumps(value)}"])
+    except CostError as e:
+        assert "\n" not in str(e)
+        return
+    assert isinstance(cfg, dict) and set(cfg) == set(SCHEMA)
+
+
 @FAST
-@given(key=st.sampled_from(FLOAT_KEYS), value=st.integers(1, 1000))   # > 0: ranges are test_config.py's
+@given(key=st.sampled_from([k for k in FLOAT_KEYS if not k.endswith(("dropout", "min_lr_ratio"))]),   # in [0, 1]
+       value=st.integers(1, 1000))   # > 0: ranges are test_config.py's
 def test_ints_are_accepted_for_floats(key, value):
     section, name = key.split(".")
     got = load_config(BASE, [f"{key}={value}"])[section][name]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mindspore import Tensor
 
-from cost_ms.tokenizer import numpy_ref as ref
+from cost_ms.reference import tokenizer as ref
 from cost_ms.tokenizer.functional import rq_levels
 from cost_ms.tokenizer.simcit import SimCIT, SimCITWithLoss, nt_xent_masks
 from cost_ms.tokenizer.simcit_functional import (align_loss, code_usage_entropy, codeword_diversity, fuse,
@@ -121,13 +121,13 @@ def test_cell_loss_equals_twin_composition(graph_mode, rng):
     with_loss = SimCITWithLoss(net, 0.2, 0.5, 8, entropy_weight=0.7)
     noise = np.zeros((2, 8, 4), np.float32)
     loss, align, div, ent, per_view, codes, weight = with_loss(Tensor(noise), *[Tensor(v) for v in views])
-    h = [ref.mlp_ref(enc.weights(), v, "silu") for enc, v in zip(net.encoders, views)]
+    h = [ref.mlp_ref(ref.mlp_weights(enc), v, "silu") for enc, v in zip(net.encoders, views)]
     scores = np.stack([net.fusion.score(Tensor(x.astype(np.float32))).asnumpy()[:, 0] for x in h])
     z, alpha = ref.fuse_ref(np.stack(h), scores)
     z = z / np.linalg.norm(z, axis=1, keepdims=True)               # tokenizer.unit_latent
     codes_ref, quants, residuals = ref.soft_rq_levels_ref(z, net.quantizer.codebook.asnumpy(), noise, 0.3)
-    q = ref.mlp_ref(net.q_proj.weights(), quants.sum(0), "silu")
-    want = [ref.align_loss_ref(q, ref.mlp_ref(p.weights(), x, "silu"), 0.2) for p, x in zip(net.v_proj, h)]
+    q = ref.mlp_ref(ref.mlp_weights(net.q_proj), quants.sum(0), "silu")
+    want = [ref.align_loss_ref(q, ref.mlp_ref(ref.mlp_weights(p), x, "silu"), 0.2) for p, x in zip(net.v_proj, h)]
     np.testing.assert_array_equal(codes.asnumpy(), codes_ref)
     np.testing.assert_allclose(per_view.asnumpy(), want, rtol=1e-4)
     div_ref = ref.codeword_diversity_ref(net.quantizer.codebook.asnumpy())

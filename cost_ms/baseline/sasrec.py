@@ -13,7 +13,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from ..generator.transformer import NEG, EncoderLayer
+from ..layers import NEG, EncoderLayer
 
 
 class SASRec(nn.Cell):

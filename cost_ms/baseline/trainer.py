@@ -16,7 +16,7 @@ from ..engine.validation import sharded_metrics, EarlyStoppingHooks
 from ..data.splits import protocol_key
 from ..errors import CostError
 from ..parallel import world
-from ..generator.transformer import NEG
+from ..layers import NEG
 from .sasrec import LastTopK, SASRecWithLoss
 
 log = logging.getLogger("cost_ms.baseline")

@@ -15,11 +15,11 @@ nodes as missing edges. No beam is spent on a prefix that can only end in a cons
 returned items are all new. The dedup level is part of the trie, so exactly the consumed items are
 excluded, never their code siblings.
 
-:func:`brute_force_topk_ref` scores every item's full tuple by teacher forcing; with a
-beam at least the catalogue size, beam search must return the same top-k.
+:func:`cost_ms.reference.decoding.brute_force_topk_ref` scores every item's full tuple by teacher forcing;
+with a beam at least the catalogue size, beam search must return the same top-k.
 """
 import numpy as np
-from mindspore import Tensor, mutable, nn, ops
+from mindspore import Tensor, mutable
 
 from .incremental import CrossMemory, DecodeStep
 from .vocab import BOS
@@ -97,32 +97,6 @@ class PrefixIndex:
     def nbytes(self):
         return int(sum(k.nbytes for k in self.keys) + self.item_of_leaf.nbytes
                    + sum(a.nbytes for a in self.node_of) + sum(c.nbytes for c in self.count))
-
-
-class StepScorer(nn.Cell):
-    """Teacher-forced scoring, the reference :class:`~.incremental.DecodeStep` is tested against:
-    log-probabilities of the next token after ``dec_in [B * beams, T]``, ``[B * beams, V]``.
-
-    ``memory [B, S, d]`` and ``src [B, S]`` are per user; each user's ``beams`` rows of ``dec_in``
-    are consecutive.
-    """
-
-    def __init__(self, net, beams=1):
-        super().__init__()
-        self.net, self.beams = net, beams
-
-    def construct(self, dec_in, memory, src):
-        logits = self.net.decode(dec_in, memory, src, self.beams)
-        return ops.log_softmax(logits[:, -1], -1)
-
-
-class MemoryEncoder(nn.Cell):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def construct(self, src):
-        return self.net.encode(src)
 
 
 class BeamSearcher:
@@ -211,31 +185,3 @@ class BeamSearcher:
         alive = np.isfinite(score)
         items = np.where(alive, self.index.item_of_leaf[np.where(alive, node, 0)], -1)
         return items, np.where(alive, score, NEG_INF)
-
-
-def score_all_items(net, vocab, src, item_tok):
-    """``[U, N]`` log-probability of every item's full tuple, by teacher forcing (small cases only)."""
-    net.set_train(False)
-    n, length = item_tok.shape
-    dec_in = np.concatenate([np.full((n, 1), BOS, np.int32), item_tok[:, :-1]], 1)
-    out = np.zeros((len(src), n))
-    for u, row in enumerate(src):
-        s = np.repeat(row[None], n, 0)
-        logits = net(Tensor(s), Tensor(dec_in)).asnumpy().astype(np.float64)
-        logp = logits - logits.max(-1, keepdims=True)
-        logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
-        out[u] = np.take_along_axis(logp, item_tok[:, :, None].astype(np.int64), 2)[..., 0].sum(1)
-    return out
-
-
-def brute_force_topk_ref(net, vocab, src, item_tok, k, exclude=None):
-    """NumPy reference decoder: rank the whole catalogue by full-tuple log-probability.
-
-    ``exclude``: ``None`` or per row an array of item indices dropped before the top-k (history-aware).
-    """
-    scores = score_all_items(net, vocab, src, item_tok)
-    if exclude is not None:
-        for u, items in enumerate(exclude):
-            scores[u, np.asarray(items, np.int64)] = NEG_INF
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return top, np.take_along_axis(scores, top, 1)

@@ -13,7 +13,7 @@ Shapes: ``R = B * beams`` hypotheses, consecutive per user; the cache of step ``
 ``t + 1`` positions. The cross-attention queries of a user's ``beams`` hypotheses are folded into one
 query axis over one copy of its memory. Each layer runs :meth:`~.transformer.DecoderLayer.step`, which shares
 its block order with the layer's teacher-forced ``construct`` (``DecoderLayer._blocks``). The log-probabilities
-equal ``StepScorer``'s on the full prefix (``tests/test_beam_search.py``).
+equal :class:`~cost_ms.reference.decoding.StepScorer`'s on the full prefix (``tests/test_beam_search.py``).
 """
 from mindspore import nn, ops
 

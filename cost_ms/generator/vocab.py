@@ -9,8 +9,8 @@ import zlib
 
 import numpy as np
 
-PAD, BOS, EOS = 0, 1, 2
-N_SPECIAL = 3
+PAD, BOS = 0, 1
+N_SPECIAL = 3      # pad, bos and token 2 (eos), which no item sequence uses but the token ids keep
 
 
 class Vocab:
@@ -43,6 +43,3 @@ class Vocab:
     def user_token(self, user):
         """Stable hash of the user id into ``user_buckets`` tokens (crc32, not Python's salted hash)."""
         return self.user_offset + zlib.crc32(str(user).encode()) % self.user_buckets
-
-    def to_dict(self):
-        return {"level_sizes": self.level_sizes, "user_buckets": self.user_buckets, "size": self.size}

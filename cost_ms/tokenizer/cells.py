@@ -33,11 +33,6 @@ class MLP(nn.Cell):
     def construct(self, x):
         return self.net(x)
 
-    def weights(self):
-        """``[(W [out, in], b [out]), ...]`` as NumPy (for reference forwards in tests)."""
-        dense = [c for c in self.net.cell_list if isinstance(c, nn.Dense)]
-        return [(d.weight.asnumpy(), d.bias.asnumpy()) for d in dense]
-
 
 class ResidualQuantizer(nn.Cell):
     """M levels of K codewords each; one codebook per level, or one shared by all levels."""

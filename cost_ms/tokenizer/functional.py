@@ -9,7 +9,7 @@ CoST (Zhu et al., RecSys'24) trains an RQ-VAE with
 * eq. 5  ``L_co  = alpha L_cl + L_rq``               -> :func:`l_co`
 
 Every squared norm is summed over features and averaged over the batch. Each function has a
-NumPy twin ``<name>_ref`` with the same signature in :mod:`cost_ms.tokenizer.numpy_ref`;
+NumPy twin ``<name>_ref`` with the same signature in :mod:`cost_ms.reference.tokenizer`;
 tests require identical codes and losses within rtol 1e-5.
 
 Shapes: ``x, x_hat: [B, D] float32``, ``z: [B, d] float32``, ``codebooks: [M, K, d] float32``,

@@ -15,7 +15,7 @@ STAGE = "tokenize"
 
 
 def dedup_codes(codes):
-    """``codes [N, M] int`` -> ``dedup [N] int64``; same rule as :func:`numpy_ref.dedup_ref`."""
+    """``codes [N, M] int`` -> ``dedup [N] int64``; same rule as :func:`cost_ms.reference.tokenizer.dedup_ref`."""
     n = len(codes)
     if n == 0:
         return np.zeros(0, np.int64)

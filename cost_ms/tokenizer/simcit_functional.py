@@ -20,7 +20,7 @@ item is aligned, contrastively, with each of its views (text, collaborative, att
   each item's soft assignment confident, so the soft path trained on is the hard path read at
   inference; its second spreads the batch over the codebook.
 
-Each function has a NumPy twin ``<name>_ref`` in :mod:`cost_ms.tokenizer.numpy_ref`.
+Each function has a NumPy twin ``<name>_ref`` in :mod:`cost_ms.reference.tokenizer`.
 Shapes: ``z, r: [B, d]``, ``codebooks: [M, K, d]``, ``noise: [M, B, K]``, ``h: [V, B, d]``.
 """
 import mindspore as ms

@@ -3,11 +3,17 @@
 Slow and obvious on purpose: tests load the same weights into both paths and compare.
 Twin of ``functional.<name>`` is ``<name>_ref``, same signature; the losses ``l_*_ref`` follow
 CoST eq. 1-5 (see :mod:`cost_ms.tokenizer.functional`) and return Python floats.
-Test-only: production code (``cost_ms/``) must not import this module.
+Tests and benchmarks only: production code never imports :mod:`cost_ms.reference` (tests/test_structure.py).
 Shapes: ``x, x_hat: [B, D]``, ``z: [B, d]``, ``codebooks: [M, K, d]``, ``codes: [B, M] int``,
 ``residuals, quants: [M, B, d]``.
 """
 import numpy as np
+
+
+def mlp_weights(mlp):
+    """``[(W [out, in], b [out]), ...]`` of a :class:`~cost_ms.tokenizer.cells.MLP`'s dense layers, as NumPy."""
+    from mindspore import nn
+    return [(d.weight.asnumpy(), d.bias.asnumpy()) for d in mlp.net.cell_list if isinstance(d, nn.Dense)]
 
 
 def sq_dist_ref(r, cb):
