@@ -14,14 +14,24 @@ def target_rank(topk, target):
     return np.where(hit.any(1), hit.argmax(1), -1)
 
 
-def recall_ndcg(topk, target, ks=(5, 10, 20, 40)):
-    rank = target_rank(topk, target)
+def per_user(rank, k):
+    """``rank [U]`` 0-based target ranks (-1 = not ranked) -> ``(hit@k [U], ndcg@k [U])`` float64."""
+    rank = np.asarray(rank)
+    hit = (rank >= 0) & (rank < k)
+    return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0)
+
+
+def metrics_from_ranks(rank, ks=(5, 10, 20, 40)):
+    """Recall/NDCG@ks, the means of :func:`per_user` over users."""
     out = {}
     for k in ks:
-        hit = (rank >= 0) & (rank < k)
-        out[f"recall@{k}"] = float(hit.mean())
-        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0).mean())
+        hit, ndcg = per_user(rank, k)
+        out[f"recall@{k}"], out[f"ndcg@{k}"] = float(hit.mean()), float(ndcg.mean())
     return out
+
+
+def recall_ndcg(topk, target, ks=(5, 10, 20, 40)):
+    return metrics_from_ranks(target_rank(topk, target), ks)
 
 
 def most_popular(train_seqs, k):

@@ -59,7 +59,7 @@ def set_host_blocking(blocking):
 
     MindSpore 2.x hands each graph launch to a queue worker and the Python thread waits for it in a busy
     loop (``AsyncRQueue::Wait``): on a CPU device that loop holds a whole core the kernels could use
-    (99.7% of the Python thread's samples under ``perf``; docs/PERFORMANCE.md). MindSpore reads
+    (docs/PERFORMANCE.md has the profile). MindSpore reads
     ``MS_DEV_HOST_BLOCKING_RUN`` once, at its first launch, so this must run before any op (a later call
     cannot take effect); a second call asking for the other mode is logged and ignored.
     """

@@ -60,6 +60,13 @@ def test_end_to_end_on_movielens(tmp_path):
     raw_metrics = json.loads((gen / "metrics-raw.json").read_text())
     assert raw_metrics == json.loads((gen / "metrics.json").read_text()) and raw_metrics["exclude_history"] is False
     assert json.loads((gen / "metrics-history-excluded.json").read_text()) == metrics      # kept beside it
+    # per-user ranks beside the metrics, one file per protocol: the metrics follow from them
+    from cost_ms.metrics import metrics_from_ranks
+    for name, m in (("ranks-history-excluded.json", metrics), ("ranks-raw.json", raw_metrics)):
+        ranks = json.loads((gen / name).read_text())
+        for split in ("valid", "test"):
+            assert metrics_from_ranks(ranks[split]["rank"], (5, 10, 20, 40)) == pytest.approx(m[split])
+        assert len(ranks["test"]["users"]) == m["num_users"]
 
     items = json.loads((tmp_path / "data" / "sequences.json").read_text())
     from cost_ms.data import load

@@ -41,6 +41,13 @@ def metrics_files(folder, exclude_history):
     return os.path.join(folder, "metrics.json"), os.path.join(folder, name)
 
 
+def ranks_file(folder, exclude_history):
+    """Per-user target ranks of an evaluation under one protocol: ``{split: {"users": [...], "rank": [...]}}``,
+    rank 0-based, -1 where the target is not in the returned list."""
+    name = "history-excluded" if exclude_history else "raw"
+    return os.path.join(folder, f"ranks-{name}.json")
+
+
 def protocol_line(metrics):
     """One line for printed tables: the protocol of these figures and the one that chose the checkpoint."""
     if "exclude_history" not in metrics:

@@ -85,8 +85,8 @@ def _micro_step(grad_fn, finish, k, jit):
         return finish(tuple(o * scale for o in outputs), add(ops.partial(ops.mul, scale), grads))
 
     # the sum of the slices' gradients runs op by op, never as a compiled graph: on CPU a jitted sum fed by the
-    # forward graphs of several batch shapes held on to more memory at every change of shape (+0.1-0.8 GB each,
-    # without bound; docs/PERFORMANCE.md), while op by op it costs one small add per parameter
+    # forward graphs of several batch shapes holds on to more memory at every change of shape, without bound
+    # (benchmarks/shape_memory.py), while op by op it costs one small add per parameter
     forward, apply = (ms.jit(grad_fn), ms.jit(apply)) if jit else (grad_fn, apply)
 
     def step(*inputs):

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from ..io import write_json
-from ..metrics import recall_ndcg
+from ..metrics import metrics_from_ranks, target_rank
 from ..parallel import world
 from .curves import write_curves
 from .loop import Hooks
@@ -20,29 +20,30 @@ from .weights import save_weights
 log = logging.getLogger("cost_ms.validation")
 
 
-def metric_keys(ks):
-    return [f"{name}@{k}" for k in ks for name in ("recall", "ndcg")]
+def sharded_ranks(histories, targets, top_items, max_users=0, seed=0):
+    """``(users, rank)``: every scored user (sorted; a seeded sample of ``max_users`` when set) and the 0-based
+    rank of its target in ``top_items``' list (-1: not in it).
 
-
-def sharded_metrics(histories, targets, ks, top_items, max_users=0, seed=0):
-    """Recall/NDCG@ks over ``histories``' users (a seeded sample of ``max_users`` when set).
-
-    ``top_items(users) -> [U, >= max(ks)]`` ranks items for this worker's users; the per-worker sums
-    are added over workers, so every worker returns the metrics of all users.
+    ``top_items(users) -> [U, K]`` ranks items for this worker's users; each user is decoded by one worker and
+    the ranks are summed over workers, so every worker returns all of them.
     """
     users = sorted(histories)
     if max_users and max_users < len(users):
         users = sorted(np.random.default_rng(seed).choice(users, max_users, replace=False))
     w = world()
     mine = users[w.rank::w.size]
-    keys = metric_keys(ks)
-    sums = np.zeros(len(keys) + 1)
+    shifted = np.zeros(len(users))                 # rank + 1 at this worker's users, 0 elsewhere
     if mine:
-        m = recall_ndcg(top_items(mine), np.array([targets[u] for u in mine]), ks)
-        sums[:-1] = [m[key] * len(mine) for key in keys]
-        sums[-1] = len(mine)
-    sums = w.all_sum(sums)
-    return {key: float(v / sums[-1]) for key, v in zip(keys, sums[:-1])}
+        shifted[w.rank::w.size] = target_rank(top_items(mine), np.array([targets[u] for u in mine])) + 1
+    return users, w.all_sum(shifted).astype(np.int64) - 1
+
+
+def sharded_metrics(histories, targets, ks, top_items, max_users=0, seed=0, with_ranks=False):
+    """Recall/NDCG@ks over ``histories``' users (:func:`sharded_ranks`); with ``with_ranks`` also its
+    ``(users, rank)``, what a paired comparison of two runs needs (``tools/paired_bootstrap.py``)."""
+    users, rank = sharded_ranks(histories, targets, top_items, max_users, seed)
+    metrics = metrics_from_ranks(rank, ks)
+    return (metrics, users, rank) if with_ranks else metrics
 
 
 class EarlyStoppingHooks(Hooks):

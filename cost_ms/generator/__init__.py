@@ -15,7 +15,7 @@ from ..parallel import world
 from ..runtime import set_seed
 from ..stages import tokenizer_tag
 from ..tokenizer import tokenizer_name
-from ..data.splits import metrics_files, most_popular_metrics, protocol_fields, warn_unreachable
+from ..data.splits import metrics_files, most_popular_metrics, protocol_fields, ranks_file, warn_unreachable
 from .evaluation import Evaluator, format_table
 from .inputs import GeneratorInputs
 from .trainer import train_generator
@@ -73,7 +73,8 @@ def run_evaluate(cfg, inputs, net, folder, warn=True):
     """Load ``best.ckpt`` (strictly) into ``net``, evaluate on validation and test, write ``metrics.json``.
 
     The protocol is ``eval.exclude_history``; the figures also go to a copy named after it
-    (:func:`~cost_ms.data.splits.metrics_files`). Data parallel: every worker decodes its share of the users;
+    (:func:`~cost_ms.data.splits.metrics_files`), and every user's target rank to ``ranks-<protocol>.json``
+    (``tools/paired_bootstrap.py`` compares two runs from them without decoding again). Data parallel: every worker decodes its share of the users;
     rank 0 writes. Nothing is written unless every parameter was loaded. ``warn``: log the unreachable-target
     line (``train`` has logged it already).
     """
@@ -94,14 +95,17 @@ def run_evaluate(cfg, inputs, net, folder, warn=True):
            "num_users": len(inputs.test), "num_items": inputs.prep.num_items, "epochs": meta["epochs"],
            "global_steps": meta.get("global_steps"), "best_epoch": meta["best_epoch"],
            "early_stop": meta.get("early_stop"), "train_seconds": meta["train_seconds"]}
+    ranks = {"dataset": inputs.prep.name, **protocol_fields(exclude)}
     for split in ("valid", "test"):
         t0 = time.time()
         users = cfg["eval"]["valid_users"] if split == "valid" else 0
-        out[split] = evaluator.evaluate(split, ks, users, cfg["run"]["seed"])
+        out[split], names, rank = evaluator.evaluate(split, ks, users, cfg["run"]["seed"], with_ranks=True)
+        ranks[split] = {"users": [str(u) for u in names], "rank": rank.tolist()}
         out[f"{split}_users"] = min(users, len(inputs.test)) if users else len(inputs.test)
         out[f"{split}_seconds"] = round(time.time() - t0, 1)
     out["most_popular"] = most_popular_metrics(inputs, ks, exclude)
     if world().is_main:
+        write_json(ranks_file(folder, exclude), ranks)
         for path in metrics_files(folder, exclude):
             write_json(path, out)
     return out

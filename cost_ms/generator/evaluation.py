@@ -20,10 +20,12 @@ class Evaluator:
         self.searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc["beam_size"], gc["eval_batch_size"],
                                      inputs.src_widths)
 
-    def evaluate(self, split, ks, max_users=0, seed=0):
-        """Recall/NDCG@ks on ``split``; data parallel: each worker decodes its share of the users."""
+    def evaluate(self, split, ks, max_users=0, seed=0, with_ranks=False):
+        """Recall/NDCG@ks on ``split`` (with ``with_ranks``, also ``(users, rank)``: each user's target rank, -1
+        outside the beam); data parallel: each worker decodes its share of the users."""
         hist, targets = self.inputs.histories(split)
-        return sharded_metrics(hist, targets, ks, lambda users: self.top_items(split, users), max_users, seed)
+        return sharded_metrics(hist, targets, ks, lambda users: self.top_items(split, users), max_users, seed,
+                               with_ranks)
 
     def top_items(self, split, users):
         """``[U, beam]`` items the beam search ranks for ``users`` of ``split`` (-1 past the last item left)."""

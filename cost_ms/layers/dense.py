@@ -2,9 +2,9 @@
 
 :func:`create_dense` gives, on CPU, :class:`Dense`: ``nn.Dense`` (same parameters, names, init and
 forward value) with the bias gradient computed as a GEMV, ``1^T dY`` (the bias enters as a rank-1
-product), instead of the ``BiasAddGrad`` kernel, which took 1.1 s of a 13.3 s training step at d_model
-384 on this project's 2-core CPU (``python benchmarks/profile_step.py``). On GPU and Ascend it gives ``nn.Dense``: their fused kernels
-were not measured against the GEMV, so they are left alone.
+product), instead of MindSpore's CPU ``BiasAddGrad`` kernel, a large share of a training step
+(``python benchmarks/profile_step.py``). On GPU and Ascend it gives ``nn.Dense``: their fused kernels were
+not measured against the GEMV, so they are left alone.
 """
 import mindspore as ms
 from mindspore import nn, ops
@@ -15,9 +15,9 @@ class _AddBias(nn.Cell):
 
     The product's autodiff gives the bias gradient as a GEMV and keeps only the ``[N, 1]`` ones alive for
     the backward. (A cell ``bprop`` computing the same GEMV kept every layer's output alive until the
-    backward: +2.0 GB at d_model 384, docs/PERFORMANCE.md.) ``1 * b`` is exact, so the value is ``x + b``.
-    Out of training (beam search) there is no backward, and the K = 1 product cost more than the add it
-    feeds (2-5 ms of a 55 ms TIGER-size decoding step, benchmarks/profile_decode.py), so it is a plain ``BiasAdd`` there.
+    backward, docs/PERFORMANCE.md.) ``1 * b`` is exact, so the value is ``x + b``. Out of training (beam
+    search) there is no backward, and the K = 1 product costs more than the add it feeds
+    (``benchmarks/profile_decode.py``), so it is a plain ``BiasAdd`` there.
     """
 
     def construct(self, x, b):

@@ -43,7 +43,7 @@ class SimCIT(nn.Cell):
         self.n_views = len(view_dims)
         self.gumbel_tau, self.gumbel_hard = gumbel_tau, gumbel_hard
         # zero biases: with the default uniform ones, a 4-layer encoder maps every item to nearly the same
-        # latent (mean cosine 0.9999 between items on Office), the soft assignment is uniform and training collapses
+        # latent, so the soft assignment is uniform and training collapses (docs/TOKENIZERS.md)
         self.encoders = nn.CellList([MLP([d, *hidden, latent_dim], "silu", zero_bias=True) for d in view_dims])
         self.fusion = Fusion(latent_dim, fusion_hidden)
         self.quantizer = ResidualQuantizer(levels, codebook_size, latent_dim, shared, beta=0.0)
