@@ -86,12 +86,14 @@ def cmd_views(cfg, stages, args):
 def cmd_tokenize(cfg, stages, args):
     import json
 
-    from .tokenizer import run_tokenize
+    from .tokenizer import get_method
+    from .tokenizer.run import run_tokenize
     prep = stages.prepared()
     emb, emb_meta = stages.embeddings(prep)
     tc = cfg["tokenizer"]
     # SimCIT's views are checked before anything is written or trained
-    views = stages.item_views(prep, tc["views"], emb) if tc["method"] == "simcit" else None
+    names = get_method(tc).views(tc)
+    views = stages.item_views(prep, names, emb) if names else None
     w = _init(cfg, args, fresh_folder=stages.tokenize, cpu_threads=cfg["run"]["tokenizer_cpu_threads"])
     _, rep = run_tokenize(cfg, prep, emb, emb_meta, stages.tokenize, views=views)
     if not w.is_main:

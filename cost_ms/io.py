@@ -111,5 +111,11 @@ def staged_dir(final):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def dump_config(cfg):
+    """A resolved config as the YAML saved beside every output and checkpoint (keys in schema order)."""
+    import yaml
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
 def config_hash(cfg):
     return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -18,14 +18,12 @@ import os
 from .embeddings import model_tag
 from .errors import StaleStage
 from .io import read_meta
+from .tokenizer import get_method
 
 
 def tokenizer_tag(cfg):
-    tc = cfg["tokenizer"]
-    if tc["method"] == "random":
-        return "random"
-    detail = {"rqvae": f"-{tc['loss']}", "simcit": "-" + "+".join(tc["views"])}.get(tc["method"], "")
-    return f"{model_tag(cfg['embed']['model'])}-{tc['method']}{detail}"
+    """``tokenize-<tag>``: what the semantic IDs depend on, named by the tokenizer method."""
+    return get_method(cfg["tokenizer"]).tag(cfg["tokenizer"], model_tag(cfg["embed"]["model"]))
 
 
 def check_settings(folder, stage, section, current):
@@ -89,7 +87,7 @@ class Stages:
 
     def semantic_ids(self, prep):
         """The tokenize stage's semantic IDs, refused if that stage ran with other tokenizer settings."""
-        from .tokenizer import load_semantic_ids
+        from .tokenizer.semantic_ids import load_semantic_ids
         sid, _ = load_semantic_ids(self.tokenize, prep.name, prep.num_items)
         check_settings(self.tokenize, "tokenize", "tokenizer", self.cfg["tokenizer"])
         return sid

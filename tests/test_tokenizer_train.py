@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cost_ms.errors import CostError
-from cost_ms.tokenizer import create_tokenizer
+from cost_ms.tokenizer import TOKENIZERS
 from cost_ms.tokenizer.semantic_ids import codebook_stats, neighbourhood_score, tokenizer_report, with_dedup
 from cost_ms.tokenizer.trainer import encode_items, train_rqvae
 
@@ -54,8 +54,8 @@ def test_batch_larger_than_catalogue_is_refused(graph_mode, tmp_path):
 
 def test_random_tokenizer_is_uniform_and_seeded(tmp_path):
     emb = clusters(n=2000)
-    a, _, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
-    b, _, _ = create_tokenizer("random")(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
+    a, _, _ = TOKENIZERS.get("random").train(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
+    b, _, _ = TOKENIZERS.get("random").train(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
     np.testing.assert_array_equal(a, b)
     assert abs(np.bincount(a[:, 0], minlength=4) / 2000 - 0.25).max() < 0.05
 
@@ -122,6 +122,52 @@ def test_centred_inputs_ignore_a_common_offset(tmp_path):
     """tokenizer.center_inputs: embeddings shifted by one vector give the very same codes."""
     emb = clusters(n=128)
     tc = dict(TC, center_inputs=True, epochs=2, kmeans_init_rows=-1)
-    a, _, _ = create_tokenizer("rqvae")(tc, emb, str(tmp_path / "a"), 0, progress=False)
-    b, _, _ = create_tokenizer("rqvae")(tc, emb + np.float32(5.0), str(tmp_path / "b"), 0, progress=False)
+    a, _, _ = TOKENIZERS.get("rqvae").train(tc, emb, str(tmp_path / "a"), 0, progress=False)
+    b, _, _ = TOKENIZERS.get("rqvae").train(tc, emb + np.float32(5.0), str(tmp_path / "b"), 0, progress=False)
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_method_is_one_file_and_one_registration(tmp_path):
+    """The recipe of DEVELOPERS.md: a toy method (items coded by the sign pattern of their first embedding
+    dimensions) registered once is accepted by the config loader, names its folder and report, and tokenizes a
+    small real data set through run_tokenize; nothing else in the package knows it."""
+    from cost_ms.tokenizer import TokenizerMethod, register
+
+    class SignMethod(TokenizerMethod):
+        name = "sign-toy"
+
+        def check(self, tc):
+            if tc["levels"] > 8:
+                raise CostError("sign-toy codes at most 8 levels")
+
+        def train(self, tc, emb, folder, seed, **kw):
+            bits = (emb[:, :tc["levels"]] > 0).astype(np.int64)
+            return bits % tc["codebook_size"], [], {"sign_levels": tc["levels"]}
+
+    register(SignMethod())
+    try:
+        _tokenize_with_toy(tmp_path, TOKENIZERS.get("sign-toy"))
+    finally:
+        TOKENIZERS._items.pop("sign-toy")          # the registry is process-wide: leave it as found
+
+
+def _tokenize_with_toy(tmp_path, method):
+    import os
+    from cost_ms.config import load_config
+    from cost_ms.data import create_dataset
+    from cost_ms.stages import tokenizer_tag
+    from cost_ms.tokenizer.run import run_tokenize, tokenizer_name
+    from tests.test_data import TOY_INTER, TOY_ITEMS, _write_lcrec, lcrec_cfg
+    base = os.path.join(os.path.dirname(__file__), "..", "configs", "amazon-office-cpu.yaml")
+    cfg = load_config(base, ["tokenizer.method=sign-toy", "tokenizer.levels=2", "tokenizer.codebook_size=2"])
+    with pytest.raises(CostError, match="at most 8 levels"):
+        load_config(base, ["tokenizer.method=sign-toy", "tokenizer.levels=9"])
+    assert tokenizer_tag(cfg) == "minilm-sign-toy" and tokenizer_name(cfg["tokenizer"]) == "sign-toy"
+    folder = _write_lcrec(tmp_path / "toy", "Toy", TOY_INTER, TOY_ITEMS)
+    prep = create_dataset(lcrec_cfg(str(folder), "Toy", text_template="Title: {title}."))
+    emb = np.random.default_rng(0).normal(size=(prep.num_items, 4)).astype(np.float32)
+    sid, report = run_tokenize(cfg, prep, emb, {"model": "toy"}, str(tmp_path / "tok"))
+    assert sid.shape == (prep.num_items, 3) and len({tuple(r) for r in sid}) == prep.num_items   # dedup level added
+    from cost_ms.io import read_meta
+    meta = read_meta(str(tmp_path / "tok"), "tokenize")
+    assert report["sign_levels"] == 2 and meta["method"] == meta["tokenizer"] == "sign-toy"

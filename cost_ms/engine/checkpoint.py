@@ -17,9 +17,8 @@ import glob
 import os
 import re
 
-from ..config import dump
 from ..errors import CheckpointMismatch
-from ..io import config_hash, read_json, write_json, write_text
+from ..io import config_hash, dump_config, read_json, write_json, write_text
 from .weights import load_into, read_checkpoint, save_params, state_dict
 
 _NAME = re.compile(r"step-(\d{8})\.json$")
@@ -61,7 +60,7 @@ class CheckpointManager:
             return
         os.makedirs(self.folder, exist_ok=True)
         if self.resolved is not None:
-            write_text(os.path.join(self.folder, "config.yaml"), dump(self.resolved))
+            write_text(os.path.join(self.folder, "config.yaml"), dump_config(self.resolved))
             self.resolved = None
         base = os.path.join(self.folder, f"step-{global_step:08d}")
         params = {"net." + k: p for k, p in state_dict(self.net).items()}

@@ -14,7 +14,7 @@ from ..io import config_hash, write_json, write_meta, write_text
 from ..parallel import world
 from ..runtime import set_seed
 from ..stages import tokenizer_tag
-from ..tokenizer import tokenizer_name
+from ..tokenizer.run import tokenizer_name
 from ..data.splits import metrics_files, most_popular_metrics, protocol_fields, ranks_file, warn_unreachable
 from .evaluation import Evaluator, format_table
 from .inputs import GeneratorInputs

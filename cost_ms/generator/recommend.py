@@ -9,7 +9,7 @@ from ..engine import load_weights
 from ..errors import CostError
 from ..io import read_meta
 from ..runtime import init_runtime
-from ..tokenizer import load_semantic_ids
+from ..tokenizer.semantic_ids import load_semantic_ids
 from . import STAGE, build_network, check_trained
 from .evaluation import Evaluator
 from .inputs import GeneratorInputs
