@@ -175,3 +175,29 @@ def test_template_keeps_every_value_and_drops_empty_sentences(title, category, d
             assert value in out and label in out
         else:
             assert label not in out
+
+
+DATASET_KEYS = ["dataset.min_seq_len", "dataset.max_seq_len", "dataset.min_item_users", "dataset.min_user_inter",
+                "dataset.max_items"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(DATASET_KEYS), value=st.one_of(st.integers(-3, 12), st.just(10 ** 12)))
+def test_accepted_dataset_values_go_through_a_real_prepare(tmp_path_factory, key, value):
+    """Values the loader accepts reach a real ``prepare`` of a small data set: a prepared data set or one
+    CostError line (e.g. every user filtered out), never another exception."""
+    from cost_ms.data import create_dataset
+    from tests.test_data import TOY_INTER, TOY_ITEMS, _write_lcrec
+    try:
+        cfg = load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), [f"{key}={value}"])
+    except CostError as e:
+        assert "\n" not in str(e)
+        return
+    folder = _write_lcrec(tmp_path_factory.mktemp("toy") / "toy", "Toy", TOY_INTER, TOY_ITEMS)
+    section = dict(cfg["dataset"], name="lcrec-json", path=str(folder), prefix="Toy", text_template="Title: {title}.")
+    try:
+        prep = create_dataset(section)
+    except CostError as e:
+        assert "\n" not in str(e)
+        return
+    assert prep.num_items >= 1 and all(len(s) >= section["min_seq_len"] for s in prep.sequences.values())
