@@ -143,14 +143,17 @@ def _whole(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-# lower bounds of numeric keys (types are checked against base.yaml before): at least 1, at least 0, above 0
+# lower bounds of numeric keys (types are checked against base.yaml before): whole numbers >= 1, numbers >= 0,
+# numbers > 0
 AT_LEAST_1 = {
     "embed": ["batch_size"],
     "tokenizer": ["levels", "latent_dim", "batch_size", "epochs", "kmeans_iters", "neighbours", "proj_dim",
                   "fusion_hidden"],
     "views": ["cf_window", "cf_dim", "attr_min_items", "attr_max"],
-    "generator": ["enc_layers", "dec_layers", "d_model", "num_heads", "ffn_dim", "epochs", "patience", "eval_every"],
-    "baseline": ["d_model", "num_heads", "blocks", "epochs", "eval_every", "patience"],
+    "generator": ["max_history", "enc_layers", "dec_layers", "d_model", "num_heads", "ffn_dim", "batch_size", "epochs",
+                  "patience", "eval_every", "eval_batch_size", "beam_size"],
+    "baseline": ["max_len", "d_model", "num_heads", "blocks", "batch_size", "epochs", "eval_every", "patience",
+                 "eval_batch_size"],
     "run": ["keep_checkpoints"],
 }
 AT_LEAST_0 = {
@@ -165,7 +168,7 @@ ABOVE_0 = {"tokenizer": ["lr"], "generator": ["lr"], "baseline": ["lr"]}
 
 
 def _check_ranges(cfg):
-    for table, ok, words in ((AT_LEAST_1, lambda v: v >= 1, ">= 1"), (AT_LEAST_0, lambda v: v >= 0, ">= 0"),
+    for table, ok, words in ((AT_LEAST_1, lambda v: v >= 1, "a whole number >= 1"), (AT_LEAST_0, lambda v: v >= 0, ">= 0"),
                              (ABOVE_0, lambda v: v > 0, "> 0")):
         for section, keys in table.items():
             for key in keys:
@@ -205,20 +208,12 @@ def validate(cfg):
         raise CostError("eval.ks must list at least one cut-off")
     if not all(_whole(k) and k >= 1 for k in ks) or len(set(ks)) != len(ks):
         raise CostError(f"eval.ks must be distinct whole numbers >= 1, got {ks!r}")
-    for key in ("batch_size", "max_history", "beam_size", "eval_batch_size"):
-        if not _whole(gen[key]) or gen[key] < 1:
-            raise CostError(f"generator.{key} must be a whole number >= 1, got {gen[key]!r}")
     buckets = gen["length_buckets"]
     # lengths at or above max_history add nothing (max_history is always the last bucket) and are ignored
     if not all(_whole(b) and b >= 1 for b in buckets) or list(buckets) != sorted(set(buckets)):
         raise CostError(f"generator.length_buckets must be increasing history lengths >= 1, got {buckets!r}")
-    for key in ("batch_size", "max_len", "eval_batch_size"):
-        if not _whole(cfg["baseline"][key]) or cfg["baseline"][key] < 1:
-            raise CostError(f"baseline.{key} must be a whole number >= 1, got {cfg['baseline'][key]!r}")
     if max(ks) > gen["beam_size"]:
         raise CostError(f"generator.beam_size ({gen['beam_size']}) must be >= the largest eval k ({max(ks)})")
-    if not isinstance(cfg["eval"]["exclude_history"], bool):
-        raise CostError(f"eval.exclude_history must be true or false, got {cfg['eval']['exclude_history']!r}")
     if cfg["eval"]["early_stop"] is None:      # resolved here, so the saved config names the metric
         cfg["eval"]["early_stop"] = f"ndcg@{10 if 10 in ks else ks[0]}"
     metric = cfg["eval"]["early_stop"]

@@ -58,7 +58,7 @@ def test_int_overrides_round_trip(key, value):
 
 @pytest.mark.parametrize("key", ["tokenizer.epochs", "generator.epochs", "tokenizer.kmeans_iters"])
 def test_zero_epochs_or_iterations_are_refused(key):
-    with pytest.raises(CostError, match=f"{key} must be >= 1, got 0"):
+    with pytest.raises(CostError, match=f"{key} must be a whole number >= 1, got 0"):
         load_config(BASE, [f"{key}=0"])
 
 

@@ -21,12 +21,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cost_ms.data.splits import ranks_file  # noqa: E402
 from cost_ms.errors import CostError, report  # noqa: E402
 from cost_ms.metrics import per_user  # noqa: E402
 
 
 def load_ranks(run, protocol, split):
-    path = os.path.join(run, f"ranks-{protocol}.json")
+    path = ranks_file(run, protocol == "history-excluded")
     if not os.path.isfile(path):
         raise CostError(f"no {path}: evaluate the run under this protocol first (python -m cost_ms evaluate ...)")
     with open(path) as f:

@@ -73,9 +73,9 @@ def run_baseline(cfg, prep, model, folder):
     if world().is_main:
         warn_unreachable(prep, exclude)
     metrics, info = fn(cfg, splits, folder)
-    best = info.pop("best_checkpoint_exclude_history", None)
     common = {"dataset": prep.name, "model": model, "num_users": len(splits.test), "num_items": prep.num_items}
-    outs = {p: {**common, **protocol_fields(p, best), **metrics[p], **info,
+    # a trained baseline's info names the protocol that chose its checkpoint (best_checkpoint_exclude_history)
+    outs = {p: {**common, **protocol_fields(p), **metrics[p], **info,
                 "most_popular": most_popular_metrics(splits, cfg["eval"]["ks"], p),
                 "wall_seconds": round(time.time() - t0, 1)} for p in PROTOCOLS}
     if world().is_main:

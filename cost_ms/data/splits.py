@@ -34,18 +34,22 @@ def protocol_key(cfg):
     return {"exclude_history": True} if cfg["eval"]["exclude_history"] else {}
 
 
+def protocol_tag(exclude_history):
+    """The protocol's name in file names: ``history-excluded`` or ``raw``."""
+    return "history-excluded" if exclude_history else "raw"
+
+
 def metrics_files(folder, exclude_history):
     """``metrics.json`` (the newest evaluation) and its copy named after the protocol, which stays beside the
     other protocol's: ``metrics-history-excluded.json`` or ``metrics-raw.json``."""
-    name = "metrics-history-excluded.json" if exclude_history else "metrics-raw.json"
-    return os.path.join(folder, "metrics.json"), os.path.join(folder, name)
+    return (os.path.join(folder, "metrics.json"),
+            os.path.join(folder, f"metrics-{protocol_tag(exclude_history)}.json"))
 
 
 def ranks_file(folder, exclude_history):
     """Per-user target ranks of an evaluation under one protocol: ``{split: {"users": [...], "rank": [...]}}``,
     rank 0-based, -1 where the target is not in the returned list."""
-    name = "history-excluded" if exclude_history else "raw"
-    return os.path.join(folder, f"ranks-{name}.json")
+    return os.path.join(folder, f"ranks-{protocol_tag(exclude_history)}.json")
 
 
 def protocol_line(metrics):
@@ -77,7 +81,7 @@ class Splits:
         out = {}
         for split in ("valid", "test"):
             hist, targets = self.histories(split)
-            out[split] = int(sum(targets[u] in set(hist[u]) for u in targets))
+            out[split] = int(sum(targets[u] in hist[u] for u in targets))
         return out
 
 
@@ -87,13 +91,13 @@ def repeat_targets(prep):
     return counts if counts is not None else Splits(prep).repeat_targets()
 
 
-def warn_unreachable(prep, exclude_history, splits=("valid", "test")):
+def warn_unreachable(prep, exclude_history):
     """One warning line when history exclusion makes some targets impossible to hit. Returns the counts."""
     counts = repeat_targets(prep)
-    if exclude_history and any(counts[s] for s in splits):
-        log.warning("%s: %s target(s) occur in their own history and cannot be recommended with "
+    if exclude_history and any(counts.values()):
+        log.warning("%s: %d valid and %d test target(s) occur in their own history and cannot be recommended with "
                     "eval.exclude_history: true (of %d users); set it to false to score repeats",
-                    prep.name, " and ".join(f"{counts[s]} {s}" for s in splits), len(prep.sequences))
+                    prep.name, counts["valid"], counts["test"], len(prep.sequences))
     return counts
 
 

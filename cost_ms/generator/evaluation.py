@@ -24,12 +24,14 @@ class Evaluator:
         """Recall/NDCG@ks on ``split`` (with ``with_ranks``, also ``(users, rank)``: each user's target rank, -1
         outside the beam); data parallel: each worker decodes its share of the users."""
         hist, targets = self.inputs.histories(split)
-        return sharded_metrics(hist, targets, ks, lambda users: self.top_items(split, users), max_users, seed,
-                               with_ranks)
+        return sharded_metrics(hist, targets, ks, lambda users: self._top_items(hist, targets, users), max_users,
+                               seed, with_ranks)
 
     def top_items(self, split, users):
         """``[U, beam]`` items the beam search ranks for ``users`` of ``split`` (-1 past the last item left)."""
-        hist, targets = self.inputs.histories(split)
+        return self._top_items(*self.inputs.histories(split), users)
+
+    def _top_items(self, hist, targets, users):
         _, src, _ = self.inputs.builder.evaluation({u: hist[u] for u in users}, targets)
         return self.searcher.search(src, [hist[u] for u in users] if self.exclude_history else None)[0]
 

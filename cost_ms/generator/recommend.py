@@ -1,6 +1,6 @@
 """Top-k recommendations from a trained run folder, for a history of original item ids."""
 import logging
-import operator
+import numbers
 import os
 
 from ..config import load_saved
@@ -49,18 +49,14 @@ class Recommender:
 
     def recommend(self, history, k=10, user=None, exclude_history=None):
         """``history``: original item ids, oldest first -> ``[{item_id, title, score}]``, best first."""
-        k_given = k
         if not history:
             raise CostError("history is empty: give at least one item id")
         unknown = [h for h in map(str, history) if h not in self.index_of]
         if unknown:
             raise CostError(f"unknown item id(s) {unknown[:5]} (not in {self.prep.name}'s item table)")
-        try:
-            k = operator.index(k)
-        except TypeError:
-            k = None
-        if k is None or isinstance(k, bool) or k < 1:
-            raise CostError(f"k must be a whole number >= 1, got {k_given!r}")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise CostError(f"k must be a whole number >= 1, got {k!r}")
+        k = int(k)
         if k > self.beam:
             raise CostError(f"k = {k} is larger than generator.beam_size ({self.beam})")
         exclude = self.exclude_history if exclude_history is None else bool(exclude_history)
