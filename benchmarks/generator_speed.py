@@ -67,7 +67,7 @@ def run_variant(variant, steps, users):
     beam = int(variant.split("-")[1])
     s.gc["beam_size"] = beam
     from cost_ms.generator.beam_search import BeamSearcher
-    searcher = BeamSearcher(s.net, s.vocab, s.index, beam, s.gc["eval_batch_size"], s.src_widths)
+    searcher = BeamSearcher(s.net, s.vocab, s.index, beam, s.gc["eval_batch_size"], s.src_widths, arch=s.arch)
     searcher.search(src)          # compile: one set of graphs per length-bucket width the batches use
     t = time.time()
     items, _ = searcher.search(src)

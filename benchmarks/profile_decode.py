@@ -45,8 +45,9 @@ class _Timed:
 
 
 def phases(d, net, vocab, index, passes):
+    from cost_ms.architectures import ARCHS
     from cost_ms.generator.beam_search import BeamSearcher
-    searcher = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths)
+    searcher = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths, arch=ARCHS.get("tiger"))
     totals = {}
     for name in ("memory", "first", "step"):
         setattr(searcher, name, _Timed(getattr(searcher, name), name, totals))

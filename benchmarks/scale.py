@@ -79,6 +79,7 @@ def phase_index(work, n, codes_mode="encoder"):
 
 
 def phase_beam(work, n, users):
+    from cost_ms.architectures import ARCHS
     from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex
     from cost_ms.generator.samples import encode_history
     from cost_ms.generator.transformer import create_model
@@ -93,7 +94,7 @@ def phase_beam(work, n, users):
     t = time.time()
     index = PrefixIndex(sid, vocab.level_sizes)
     build = time.time() - t
-    searcher = BeamSearcher(net, vocab, index, beam_size=20, batch_size=32)
+    searcher = BeamSearcher(net, vocab, index, beam_size=20, batch_size=32, arch=ARCHS.get("tiger"))
     searcher.search(src[:32])                                  # compile
     t = time.time()
     items, _ = searcher.search(src)

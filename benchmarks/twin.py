@@ -245,6 +245,7 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
 
     from cost_ms.engine import make_train_step
     from cost_ms.engine.step import micro_batch_policy
+    from cost_ms.architectures import ARCHS
     from cost_ms.generator.beam_search import BeamSearcher
     from cost_ms.generator.transformer import Seq2SeqWithLoss
     from cost_ms.runtime import init_runtime
@@ -262,7 +263,7 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
                               lambda x: float(x.asnumpy()), d, steps, lengths))
     if beam:
-        searcher = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths)
+        searcher = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths, arch=ARCHS.get("tiger"))
         out.update(_beam_result(lambda src: searcher.search(src)[0], d))
     return out
 
@@ -320,6 +321,7 @@ def run_check(d):
     import torch
     from mindspore import Tensor
 
+    from cost_ms.architectures import ARCHS
     from cost_ms.generator.beam_search import BeamSearcher
     from cost_ms.generator.transformer import Seq2SeqWithLoss
     from cost_ms.runtime import init_runtime
@@ -339,7 +341,8 @@ def run_check(d):
         t_logits = model(*(torch.from_numpy(a).long() for a in full[:2])).numpy()
     ms_logits = net(Tensor(full[0]), Tensor(full[1])).asnumpy()
     n = len(d.eval_src)       # every user, so that cost-ms's length-sorted batches are cropped (the twin: full)
-    ms_items = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths).search(d.eval_src)[0]
+    ms_items = BeamSearcher(net, vocab, index, BEAM, d.beam_batch, d.src_widths,
+                            arch=ARCHS.get("tiger")).search(d.eval_src)[0]
     t_items = search(d.eval_src)
     pairs = list(zip(ms_items, t_items))
     return {"loss_cost_ms_full": ms_full, "loss_cost_ms_cropped": ms_crop, "loss_torch_full": t_full,

@@ -15,6 +15,7 @@ import yaml
 
 from .errors import CostError
 from .io import dump_config
+from .architectures import ARCHS
 from .tokenizer import TOKENIZERS
 
 BASE_NAME = "base.yaml"
@@ -150,7 +151,7 @@ AT_LEAST_1 = {
     "tokenizer": ["levels", "latent_dim", "batch_size", "epochs", "kmeans_iters", "neighbours", "proj_dim",
                   "fusion_hidden"],
     "views": ["cf_window", "cf_dim", "attr_min_items", "attr_max"],
-    "generator": ["max_history", "enc_layers", "dec_layers", "d_model", "num_heads", "ffn_dim", "batch_size", "epochs",
+    "generator": ["max_history", "window_stride", "enc_layers", "dec_layers", "d_model", "num_heads", "ffn_dim", "batch_size", "epochs",
                   "patience", "eval_every", "eval_batch_size", "beam_size"],
     "baseline": ["max_len", "d_model", "num_heads", "blocks", "batch_size", "epochs", "eval_every", "patience",
                  "eval_batch_size"],
@@ -194,8 +195,7 @@ def validate(cfg):
     if not isinstance(rows, int) or rows < -1 or 0 < rows < tok["codebook_size"]:
         raise CostError(f"tokenizer.kmeans_init_rows must be 0 (first batch), -1 (every item) or a row count "
                         f">= tokenizer.codebook_size ({tok['codebook_size']}); got {rows!r}")
-    if gen["d_model"] % gen["num_heads"] and gen["head_dim"] is None:
-        raise CostError("generator.d_model must be divisible by generator.num_heads (or set generator.head_dim)")
+    ARCHS.get(gen["arch"]).check(gen)                # the architecture's own keys
     mb = gen["micro_batches"]
     if not isinstance(mb, int) or mb < 1 or gen["batch_size"] % mb:
         raise CostError(f"generator.micro_batches must be a whole number >= 1 that divides generator.batch_size "

@@ -5,7 +5,8 @@ Under the run folder (``run.out``, default ``runs/<dataset.name>``)::
     data/                          prepare   items, sequences, leave-one-out split
     embed-<model>/                 embed     item_emb.npy
     tokenize-<tokenizer tag>/      tokenize  semantic_ids.{csv,npy}, tokenizer_report.json, ckpt/
-    generator-<tokenizer tag>/     train     best.ckpt, ckpt/, metrics.json (train and evaluate)
+    generator-<tokenizer tag>/     train     best.ckpt, ckpt/, metrics.json (train and evaluate); TIGER's
+    generator-<arch>-<tok. tag>/   train     the same for another generator.arch, e.g. generator-causal-minilm-rqvae-co
     baseline-<model>/              baseline  metrics.json (SASRec: also best.ckpt, ckpt/, history.json)
     views/                         views     <name>.npy per extra item view (SimCIT), meta.json
 
@@ -15,6 +16,7 @@ e.g. ``minilm-rqvae-co``; SimCIT's names its views, e.g. ``minilm-simcit-text+cf
 """
 import os
 
+from .architectures import get_arch
 from .embeddings import model_tag
 from .errors import StaleStage
 from .io import read_meta
@@ -58,7 +60,7 @@ class Stages:
         self.data = os.path.join(self.root, "data")
         self.embed = os.path.join(self.root, f"embed-{model_tag(cfg['embed']['model'])}")
         self.tokenize = os.path.join(self.root, f"tokenize-{tokenizer_tag(cfg)}")
-        self.generator = os.path.join(self.root, f"generator-{tokenizer_tag(cfg)}")
+        self.generator = os.path.join(self.root, get_arch(cfg["generator"]).folder(tokenizer_tag(cfg)))
         self.views = os.path.join(self.root, "views")
 
     def baseline(self, model):

@@ -2,12 +2,15 @@
 import numpy as np
 import pytest
 
+from cost_ms.architectures import ARCHS
 from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex
 from cost_ms.reference.decoding import brute_force_topk_ref
 from cost_ms.generator.samples import SampleBuilder, encode_history
 from cost_ms.generator.transformer import Seq2SeqTransformer
 from cost_ms.generator.vocab import Vocab
 from cost_ms.tokenizer.semantic_ids import with_dedup
+
+TIGER = ARCHS.get("tiger")
 
 
 def small_catalogue(n=60, k=4, m=2, seed=0):
@@ -57,7 +60,7 @@ def test_children_match_a_dense_table_built_from_sorted_prefixes(seed):
 def test_beam_returns_only_real_distinct_items(graph_mode):
     sid, vocab, item_tok, net, src = setup()
     items, scores = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=20,
-                                 batch_size=4).search(src)
+                                 batch_size=4, arch=TIGER).search(src)
     assert items.shape == (6, 20)
     assert ((items >= 0) & (items < len(sid))).all()
     assert all(len(set(row)) == len(row) for row in items)
@@ -66,7 +69,7 @@ def test_beam_returns_only_real_distinct_items(graph_mode):
 
 def test_beam_matches_brute_force_when_beam_covers_catalogue(graph_mode):
     sid, vocab, item_tok, net, src = setup(n=40)
-    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=6)
+    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=6, arch=TIGER)
     items, scores = searcher.search(src)
     ref_items, ref_scores = brute_force_topk_ref(net, vocab, src, item_tok, k=10)
     np.testing.assert_array_equal(items[:, :10], ref_items)
@@ -75,7 +78,7 @@ def test_beam_matches_brute_force_when_beam_covers_catalogue(graph_mode):
 
 def test_beam_wider_than_catalogue_pads_with_minus_one(graph_mode):
     sid, vocab, item_tok, net, src = setup(n=12)
-    items, scores = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), 16, 6).search(src)
+    items, scores = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), 16, 6, arch=TIGER).search(src)
     assert (items[:, 12:] == -1).all() and np.isneginf(scores[:, 12:]).all()
     assert all(sorted(row[:12]) == list(range(12)) for row in items)
 
@@ -93,8 +96,8 @@ def test_cropping_batches_to_length_buckets_changes_no_result(graph_mode):
     src = np.stack([encode_history(rng.integers(0, 60, rng.integers(1, 9)).tolist(), item_tok, max_history)
                     for _ in range(13)])
     index = PrefixIndex(sid, vocab.level_sizes)
-    full_items, full_scores = BeamSearcher(net, vocab, index, 8, 4).search(src)
-    cropped = BeamSearcher(net, vocab, index, 8, 4, widths=[2 * length, 4 * length, max_history * length])
+    full_items, full_scores = BeamSearcher(net, vocab, index, 8, 4, arch=TIGER).search(src)
+    cropped = BeamSearcher(net, vocab, index, 8, 4, widths=[2 * length, 4 * length, max_history * length], arch=TIGER)
     seen = []
     run = cropped._search_batch
     cropped._search_batch = lambda part, *rest: seen.append(part.shape[1]) or run(part, *rest)

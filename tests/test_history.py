@@ -3,10 +3,13 @@ brute-force reference, SASRec and most-popular honouring the switch, and the rep
 import numpy as np
 import pytest
 
+from cost_ms.architectures import ARCHS
 from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex
 from cost_ms.reference.decoding import brute_force_topk_ref
 from cost_ms.metrics import popular_top_items
 from tests.test_beam_search import setup
+
+TIGER = ARCHS.get("tiger")
 
 
 def test_exhausted_nodes_are_those_whose_every_item_is_excluded():
@@ -35,7 +38,7 @@ def _histories(n, rows, rng):
 def test_history_aware_beam_equals_brute_force_when_the_beam_covers_the_catalogue(graph_mode, seed):
     sid, vocab, item_tok, net, src = setup(n=40, seed=seed)
     exclude = _histories(40, len(src), np.random.default_rng(seed))
-    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=4)
+    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=4, arch=TIGER)
     items, scores = searcher.search(src, exclude)
     ref_items, ref_scores = brute_force_topk_ref(net, vocab, src, item_tok, 10, exclude)
     np.testing.assert_array_equal(items[:, :10], ref_items)
@@ -57,7 +60,7 @@ def test_a_consumed_level_one_subtree_is_never_entered(graph_mode):
     index = PrefixIndex(sid, vocab.level_sizes)
     dead = index.exhausted(exclude[:1])
     assert index.node_of[0][under[0]] in dead[0]          # the level-1 node itself is pruned
-    items, _ = BeamSearcher(net, vocab, index, beam_size=40, batch_size=6).search(src, exclude)
+    items, _ = BeamSearcher(net, vocab, index, beam_size=40, batch_size=6, arch=TIGER).search(src, exclude)
     ref_items, _ = brute_force_topk_ref(net, vocab, src, item_tok, 10, exclude)
     np.testing.assert_array_equal(items[:, :10], ref_items)
     assert not np.isin(items, under).any()
@@ -68,16 +71,16 @@ def test_narrow_beam_still_returns_k_new_items(graph_mode):
     return fewer)."""
     sid, vocab, item_tok, net, src = setup(n=60)
     index = PrefixIndex(sid, vocab.level_sizes)
-    raw, _ = BeamSearcher(net, vocab, index, beam_size=5, batch_size=4).search(src)
+    raw, _ = BeamSearcher(net, vocab, index, beam_size=5, batch_size=4, arch=TIGER).search(src)
     exclude = [row[:3] for row in raw]                    # the raw top-3 of each row, as its history
-    items, _ = BeamSearcher(net, vocab, index, beam_size=5, batch_size=4).search(src, exclude)
+    items, _ = BeamSearcher(net, vocab, index, beam_size=5, batch_size=4, arch=TIGER).search(src, exclude)
     assert (items >= 0).all() and all(len(set(r)) == 5 and not set(r) & set(h) for r, h in zip(items, exclude))
 
 
 def test_history_leaving_fewer_than_the_beam_returns_what_is_left(graph_mode):
     sid, vocab, item_tok, net, src = setup(n=12)
     exclude = [np.arange(9)] * len(src)
-    items, scores = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), 8, 6).search(src, exclude)
+    items, scores = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), 8, 6, arch=TIGER).search(src, exclude)
     assert all(sorted(r[:3]) == [9, 10, 11] for r in items)
     assert (items[:, 3:] == -1).all() and np.isneginf(scores[:, 3:]).all()
 
@@ -86,7 +89,7 @@ def test_excluding_only_the_worst_items_leaves_the_raw_ranking(graph_mode):
     """Beam covering the catalogue: excluding each row's 10 lowest-ranked items (so whole subtrees may die, but
     no better item is touched) returns the raw top-30 unchanged; an empty exclusion is the raw search."""
     sid, vocab, item_tok, net, src = setup(n=40)
-    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=4)
+    searcher = BeamSearcher(net, vocab, PrefixIndex(sid, vocab.level_sizes), beam_size=40, batch_size=4, arch=TIGER)
     raw, raw_scores = searcher.search(src)
     items, scores = searcher.search(src, [row[30:] for row in raw])
     np.testing.assert_array_equal(items[:, :30], raw[:, :30])

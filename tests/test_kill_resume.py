@@ -119,18 +119,21 @@ def test_tokenizer_killed_mid_epoch_resumes_to_the_same_result(base, tmp_path):
     assert not [n for n in os.listdir(os.path.join(tb, "ckpt")) if n.startswith(".")]             # stale temps removed
 
 
-def test_generator_killed_mid_epoch_resumes_to_the_same_metrics(base, tmp_path):
+@pytest.mark.parametrize("arch, folder", [("tiger", "generator-minilm-rqvae-co"),
+                                          ("causal", "generator-causal-minilm-rqvae-co")])
+def test_generator_killed_mid_epoch_resumes_to_the_same_metrics(base, tmp_path, arch, folder):
+    small = [*SMALL, "--set", f"generator.arch={arch}", "--set", "generator.window_stride=2"]
     a = _copy(base, tmp_path / "a")
-    cli("tokenize", CFG, "--out", a, *SMALL)
+    cli("tokenize", CFG, "--out", a, *small)
     b = _copy(a, tmp_path / "b")                      # the same semantic IDs for both
-    cli("train", CFG, "--out", a, *SMALL)
+    cli("train", CFG, "--out", a, *small)
 
-    state = kill_after_mid_epoch_checkpoint(["train", CFG, "--out", b, *SMALL], os.path.join(b, "generator-minilm-rqvae-co", "ckpt"))
+    state = kill_after_mid_epoch_checkpoint(["train", CFG, "--out", b, *small], os.path.join(b, folder, "ckpt"))
     assert_nothing_half_written(b)
-    resumed = cli("train", CFG, "--out", b, *SMALL)
+    resumed = cli("train", CFG, "--out", b, *small)
     assert "resuming generator at epoch" in resumed.stderr, state
 
-    ga, gb = os.path.join(a, "generator-minilm-rqvae-co"), os.path.join(b, "generator-minilm-rqvae-co")
+    ga, gb = os.path.join(a, folder), os.path.join(b, folder)
     with open(os.path.join(ga, "best.ckpt"), "rb") as f, open(os.path.join(gb, "best.ckpt"), "rb") as g:
         assert f.read() == g.read()                   # the resumed run ends on bit-identical best weights
     with open(os.path.join(ga, "history.json")) as f, open(os.path.join(gb, "history.json")) as g:
@@ -144,7 +147,7 @@ def test_generator_killed_mid_epoch_resumes_to_the_same_metrics(base, tmp_path):
         assert ma[key] == mb[key], key
     # the final evaluation in the training process == a fresh `evaluate` process on the same best.ckpt (it once
     # differed, on CI, when it reused the searcher that validation had compiled)
-    cli("evaluate", CFG, "--out", a, *SMALL)
+    cli("evaluate", CFG, "--out", a, *small)
     with open(os.path.join(ga, "metrics.json")) as f:
         fresh = json.load(f)
     for key in ("valid", "test"):

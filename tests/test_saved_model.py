@@ -21,8 +21,11 @@ GEN = os.path.join("generator-minilm-rqvae-co")
 ONE_EPOCH = ["--set", "generator.epochs=1"]          # best.ckpt = the weights still in memory after train
 
 
-@pytest.fixture(scope="module")
-def trained(base, tmp_path_factory):
+CAUSAL = ["--set", "generator.arch=causal", "--set", "generator.window_stride=2"]
+CAUSAL_GEN = os.path.join("generator-causal-minilm-rqvae-co")
+
+
+def _train(base, tmp_path_factory, extra=()):
     """Tokenize and train through the real CLI; the probe decodes with the in-memory network."""
     run = _copy(base, tmp_path_factory.mktemp("saved") / "run")
     cli("tokenize", CFG, "--out", run, *SMALL)
@@ -31,12 +34,22 @@ def trained(base, tmp_path_factory):
     history = list(prep.sequences.values())[0][:4]
     probe = os.path.join(run, "probe.json")
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "_train_and_probe.py"), probe,
-                           ",".join(map(str, history)), "train", CFG, "--out", run, *SMALL, *ONE_EPOCH],
+                           ",".join(map(str, history)), "train", CFG, "--out", run, *SMALL, *ONE_EPOCH, *extra],
                           cwd=ROOT, env=dict(ENV, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(probe) as f:
         topk = json.load(f)["topk"]
     return run, prep, history, topk
+
+
+@pytest.fixture(scope="module")
+def trained(base, tmp_path_factory):
+    return _train(base, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def trained_causal(base, tmp_path_factory):
+    return _train(base, tmp_path_factory, CAUSAL)
 
 
 def test_evaluate_in_a_new_process_gives_the_metrics_train_wrote(trained):
@@ -63,6 +76,27 @@ def test_recommend_in_a_new_process_gives_the_in_memory_top_k(trained):
     np.testing.assert_allclose([r["score"] for r in rows], [s for _, s in topk], rtol=1e-6)
     # a trained model is far from uniform: log(1/V) per token would tie every item
     assert rows[0]["score"] > rows[-1]["score"]
+
+
+def test_causal_run_gives_the_same_metrics_and_top_k_in_new_processes(trained_causal):
+    """The causal architecture through the same engine: evaluate and recommend rebuild it from the saved config
+    alone (generator.arch is in it) and reproduce what training computed in memory."""
+    run, prep, history, topk = trained_causal
+    gen = os.path.join(run, CAUSAL_GEN)
+    with open(os.path.join(gen, "metrics.json")) as f:
+        written = json.load(f)
+    cli("evaluate", CFG, "--out", run, *SMALL, *ONE_EPOCH, *CAUSAL)
+    with open(os.path.join(gen, "metrics.json")) as f:
+        again = json.load(f)
+    assert again["test"] == written["test"] and written["test"] != {k: 0.0 for k in written["test"]}
+    ids = ",".join(prep.items["item_id"].iloc[history].astype(str))
+    proc = subprocess.run([sys.executable, "-m", "cost_ms", "recommend", gen, "--history", ids, "-k", "5"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    assert [r["item_id"] for r in rows] == [str(prep.items["item_id"].iloc[i]) for i, _ in topk]
+    np.testing.assert_allclose([r["score"] for r in rows], [s for _, s in topk], rtol=1e-6)
+    assert not set(rows[i]["item_id"] for i in range(5)) & set(ids.split(","))      # history excluded by default
 
 
 def _rewrite_ckpt(path, drop=None, add=None):

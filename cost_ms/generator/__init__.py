@@ -19,14 +19,13 @@ from ..data.splits import metrics_files, most_popular_metrics, protocol_fields, 
 from .evaluation import Evaluator, format_table
 from .inputs import GeneratorInputs
 from .trainer import train_generator
-from .transformer import create_model
 
 STAGE = "train"
 
 
 def build_network(cfg, inputs):
     set_seed(cfg["run"]["seed"])       # weights depend on the seed only, not on what ran before
-    return create_model(cfg["generator"], inputs.vocab.size, inputs.src_len, inputs.vocab.length)
+    return inputs.arch.network(cfg["generator"], inputs.vocab)
 
 
 def run_config_hash(cfg):

@@ -99,27 +99,75 @@ class PrefixIndex:
                    + sum(a.nbytes for a in self.node_of) + sum(c.nbytes for c in self.count))
 
 
-class BeamSearcher:
-    """Batched constrained beam search with a trained :class:`Seq2SeqTransformer`.
+class TigerDecoder:
+    """The beam search's network side for TIGER's encoder-decoder (incremental decoding, :mod:`.incremental`):
+    the encoder and each layer's cross-attention keys/values once per user, then one token per step."""
 
-    Network calls run as MindSpore graphs with fixed shapes (the user batch is padded to
-    ``batch_size``): one encoder graph and one graph per decoding step; beam bookkeeping is NumPy on
-    ``[B, W, ...]`` arrays.
-
-    ``widths``: source widths (columns) a batch may be cropped to, as training crops to its length
-    buckets. Users are sorted by history length and each batch is cropped to the narrowest width that
-    holds all its histories: positions are right-aligned and the cut columns are padding, which attention
-    masks anyway, so results do not change while the encoder and cross-attention see only real history
-    (``tests/test_beam_search.py``). One set of graphs is compiled per width used. Empty: always full width.
-    """
-
-    def __init__(self, net, vocab, index, beam_size, batch_size, widths=()):
-        self.net = net
-        # incremental decoding (incremental.py): the encoder and the cross-attention keys/values run once
-        # per user, and each step feeds only the newest token against cached self-attention keys/values
+    def __init__(self, net, beams):
         self.memory = CrossMemory(net)
         self.first = DecodeStep(net, 1, first=True)   # at the root all W hypotheses are the same: score one
-        self.step = DecodeStep(net, beam_size, first=False)
+        self.step = DecodeStep(net, beams, first=False)
+
+    def start(self, src):
+        """``src [B, S]`` -> level-0 ``logp [B, V]`` (NumPy) and the context the next steps read."""
+        src_t = Tensor(src)
+        # tuples of tensors enter a graph as constants unless marked mutable: that would recompile every call
+        cross = mutable(self.memory(src_t))                   # per user, shared by its W beams
+        logp, cache = self.first(Tensor(np.full((len(src), 1), BOS, np.int32)), src_t, cross)
+        return logp.asnumpy(), [src_t, cross, cache]
+
+    def advance(self, t, tok, ctx, parent):
+        """Level ``t >= 1``: ``tok [R, 1]`` the level ``t - 1`` tokens, ``parent [R]`` the cache row each extends
+        (at ``t = 1`` the cache has one row per user)."""
+        src_t, cross, cache = ctx
+        logp, ctx[2] = self.step(Tensor(tok), src_t, cross, mutable(cache), Tensor(parent))
+        return logp.asnumpy()
+
+
+class CausalDecoder:
+    """The beam search's network side for the causal generator (:mod:`.causal`): one pass over ``BOS`` + the
+    history gives level 0 and the history's keys/values, then one token per hypothesis per level."""
+
+    def __init__(self, net, beams):
+        from .causal import CausalPrefix, CausalStep
+        self.beams = beams
+        self.prefix = CausalPrefix(net)
+        self.first = CausalStep(net, beams, first=True)
+        self.step = CausalStep(net, beams, first=False)
+
+    def start(self, src):
+        last = (src != 0).sum(1).astype(np.int32) - 1             # BOS + h * L tokens: the last one's index
+        out = self.prefix(Tensor(src), Tensor(last))
+        item = np.repeat(last // (self.prefix.net.length), self.beams).astype(np.int32)    # history length h
+        return out[0].asnumpy(), [mutable(tuple(out[1:])), Tensor(item), None]
+
+    def advance(self, t, tok, ctx, parent):
+        hist, item, cache = ctx
+        if cache is None:
+            logp, ctx[2] = self.first(Tensor(tok), item, hist)
+        else:
+            logp, ctx[2] = self.step(Tensor(tok), item, hist, mutable(cache), Tensor(parent))
+        return logp.asnumpy()
+
+
+class BeamSearcher:
+    """Batched constrained beam search with a trained generator of either architecture.
+
+    Network calls run as MindSpore graphs with fixed shapes (the user batch is padded to ``batch_size``): the
+    architecture's decoder (:class:`TigerDecoder`, :class:`CausalDecoder`) runs one graph over the history and one
+    per further level; beam bookkeeping is NumPy on ``[B, W, ...]`` arrays.
+
+    ``widths``: input widths (columns) a batch may be cropped to, as training crops to its length buckets. Users
+    are sorted by history length and each batch is cropped to the narrowest width that holds all its histories:
+    the cut columns are padding, which attention masks anyway, so results do not change while the network sees
+    only real history (``tests/test_beam_search.py``). One set of graphs is compiled per width used. Empty: always
+    full width. ``arch``: the :class:`~cost_ms.architectures.Architecture` of ``net``.
+    """
+
+    def __init__(self, net, vocab, index, beam_size, batch_size, widths=(), *, arch):
+        self.net = net
+        self.arch = arch
+        self.decoder = self.arch.decoder(net, beam_size)
         self.vocab, self.index = vocab, index
         self.beam, self.batch = beam_size, batch_size
         self.widths = sorted(widths)
@@ -134,7 +182,7 @@ class BeamSearcher:
         u, s = src.shape
         if exclude is not None and len(exclude) != u:
             raise ValueError(f"exclude has {len(exclude)} rows for {u} histories")
-        need = s - np.argmax(src != 0, axis=1)      # columns from the first non-pad token (s for an all-pad row)
+        need = self.arch.need(src)
         order = np.argsort(need, kind="stable") if self.widths else np.arange(u)
         items, scores = np.full((u, self.beam), -1, np.int64), np.full((u, self.beam), NEG_INF)
         for start in range(0, u, self.batch):
@@ -147,30 +195,26 @@ class BeamSearcher:
             dead = None
             if exclude is not None:
                 dead = self.index.exhausted([exclude[r] for r in rows] + [exclude[rows[0]]] * (self.batch - n))
-            it, sc = self._search_batch(part[:, s - min(width, s):], dead)
+            it, sc = self._search_batch(self.arch.crop_src(part, width), dead)
             items[rows], scores[rows] = it[:n], sc[:n]
         return items, scores
 
     def _search_batch(self, src, dead=None):
         b, w = len(src), self.beam
-        src_t = Tensor(src)
-        # tuples of tensors enter a graph as constants unless marked mutable: that would recompile every call
-        cross = mutable(self.memory(src_t))                   # per user, shared by its W beams
         node = np.zeros((b, w), np.int64)
         score = np.full((b, w), NEG_INF)
         score[:, 0] = 0.0                                     # one live beam at the root
         tokens = np.zeros((b, w, 0), np.int32)
         for t in range(self.index.length):
             if t == 0:
-                logp, cache = self.first(Tensor(np.full((b, 1), BOS, np.int32)), src_t, cross)
-                lp = np.repeat(logp.asnumpy()[:, None, self.vocab.level_slice(0)], w, 1)   # rows 1.. are dead
+                logp, ctx = self.decoder.start(src)
+                lp = np.repeat(logp[:, None, self.vocab.level_slice(0)], w, 1)   # rows 1.. are dead
             else:
                 # row b * W + j extends the hypothesis its beam index names; at t = 1 the cache has one row per user
                 rows = 1 if t == 1 else w
                 parent = (np.arange(b)[:, None] * rows + beam_idx * (rows > 1)).reshape(-1).astype(np.int32)
-                logp, cache = self.step(Tensor(tokens[:, :, -1].reshape(b * w, 1)), src_t, cross, mutable(cache),
-                                        Tensor(parent))
-                lp = logp.asnumpy()[:, self.vocab.level_slice(t)].reshape(b, w, -1)
+                logp = self.decoder.advance(t, tokens[:, :, -1].reshape(b * w, 1), ctx, parent)
+                lp = logp[:, self.vocab.level_slice(t)].reshape(b, w, -1)
             child = self.index.children(t, node)              # [B, W, S_t]
             if dead is not None:
                 child = self.index.prune(t, child, dead[t])

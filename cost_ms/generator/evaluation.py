@@ -18,7 +18,7 @@ class Evaluator:
         self.inputs = inputs
         self.exclude_history = inputs.cfg["eval"]["exclude_history"] if exclude_history is None else exclude_history
         self.searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc["beam_size"], gc["eval_batch_size"],
-                                     inputs.src_widths)
+                                     inputs.src_widths, arch=inputs.arch)
 
     def evaluate(self, split, ks, max_users=0, seed=0, with_ranks=False):
         """Recall/NDCG@ks on ``split`` (with ``with_ranks``, also ``(users, rank)``: each user's target rank, -1

@@ -59,3 +59,66 @@ class SampleBuilder:
             raise CostError(f"{len(empty)} user(s) have an empty history (e.g. {empty[0]})")
         src = np.stack([encode_history(histories[u], self.item_tok, self.max_history, self._user(u)) for u in users])
         return users, src, np.asarray([targets[u] for u in users], np.int64)
+
+
+def causal_row(items, item_tok):
+    """Decoding input of a causal generator: ``BOS`` + the history's tokens, ``[1 + h * L] int32``."""
+    return np.concatenate([[BOS], item_tok[np.asarray(items, np.int64)].reshape(-1)]).astype(np.int32)
+
+
+class WindowBuilder:
+    """Training rows and decoding inputs of the causal generator (:mod:`.causal`).
+
+    A training sequence of ``n`` items becomes windows of at most ``max_history + 1`` items: the first starts at
+    item 0, each next one ends ``stride`` items later (the last at item ``n``). A window trains only the targets no
+    earlier window trained (the first: items 1..; item 0 has no history), so every target of the sequence is
+    trained exactly once, with at least ``max_history + 1 - stride`` items of context once past the first window:
+    the same targets as TIGER's one-sample-per-prefix, which the tests check loss for loss.
+    """
+
+    def __init__(self, item_tok, max_history, stride):
+        self.item_tok, self.max_history, self.stride = item_tok, max_history, stride
+        self.length = item_tok.shape[1]
+
+    def windows(self, n):
+        """``(start, end, first_target)`` item ranges of a sequence of ``n`` items."""
+        span, out, trained = self.max_history + 1, [], 1
+        end = min(n, span)
+        while True:
+            out.append((max(0, end - span), end, trained))
+            if end == n:
+                return out
+            trained, end = end, min(n, end + self.stride)
+
+    def training(self, train_seqs):
+        """``tokens, target [R, (max_history + 1) * L] int32``, ``weight [R, ...] float32`` (right-padded) and
+        ``items [R]`` (items in each window, history and target)."""
+        width = (self.max_history + 1) * self.length
+        rows = [(seq, w) for seq in train_seqs.values() if len(seq) >= 2 for w in self.windows(len(seq))]
+        if not rows:
+            raise CostError("no training samples: every user's training part has fewer than 2 items")
+        tokens = np.zeros((len(rows), width), np.int32)
+        target = np.zeros((len(rows), width), np.int32)
+        weight = np.zeros((len(rows), width), np.float32)
+        items = np.zeros(len(rows), np.int64)
+        for r, (seq, (start, end, first)) in enumerate(rows):
+            flat = self.item_tok[np.asarray(seq[start:end], np.int64)].reshape(-1)
+            m = len(flat)
+            tokens[r, 0], tokens[r, 1:m] = BOS, flat[:-1]
+            target[r, :m] = flat
+            weight[r, (first - start) * self.length:m] = 1.0
+            items[r] = end - start
+        return tokens, target, weight, items
+
+    def evaluation(self, histories, targets):
+        """``src [U, 1 + max_history * L]`` (BOS + the last ``max_history`` items, right-padded), ``targets [U]``;
+        users in the given order."""
+        users = list(histories)
+        empty = [u for u in users if len(histories[u]) == 0]
+        if empty:
+            raise CostError(f"{len(empty)} user(s) have an empty history (e.g. {empty[0]})")
+        src = np.zeros((len(users), 1 + self.max_history * self.length), np.int32)
+        for r, u in enumerate(users):
+            row = causal_row(list(histories[u])[-self.max_history:], self.item_tok)
+            src[r, :len(row)] = row
+        return users, src, np.asarray([targets[u] for u in users], np.int64)

@@ -20,9 +20,8 @@ from ..engine.loop import LoopSpec, run_loop
 from ..engine.schedules import create_schedule, planned_steps
 from ..engine.validation import EarlyStoppingHooks
 from ..data.splits import protocol_key
+from ..errors import CostError
 from ..parallel import world
-from .samples import decoder_io
-from .transformer import Seq2SeqWithLoss
 
 log = logging.getLogger("cost_ms.generator")
 
@@ -48,38 +47,37 @@ def bucket_batches(lengths, buckets, batch_size, rng):
 class GeneratorHooks(EarlyStoppingHooks):
     """Cropped bucket batches; validation, best.ckpt and early stopping from :class:`EarlyStoppingHooks`."""
 
-    def __init__(self, cfg, net, evaluator, folder, tensors, length):
+    def __init__(self, cfg, net, evaluator, folder, tensors, arch, length):
         super().__init__(cfg, "generator", net, evaluator, folder, "generator")
-        self.src, self.dec_in, self.target = tensors
-        self.length = length
+        self.tensors, self.arch, self.length = tensors, arch, length
 
     def inputs(self, batch):
         size, idx = batch
-        idx = self.w.shard(idx)
-        return (Tensor(self.src[idx][:, -size * self.length:]), Tensor(self.dec_in[idx]), Tensor(self.target[idx]))
+        return tuple(Tensor(t) for t in self.arch.crop(self.tensors, self.w.shard(idx), size, self.length))
 
 
 def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True):
     """Train (or resume) ``net`` in ``folder``; return the loop's final state plus the best score.
 
-    Data parallel: every worker builds the same global batches of ``batch_size * world``
-    samples from ``(seed, epoch)`` and trains on its slice; stop decisions (budgets, early
-    stopping) use values all workers agree on, so they leave the loop together.
+    The architecture (``inputs.arch``) makes the rows: TIGER one per (user, prefix), the causal generator one per
+    window of a sequence. Data parallel: every worker builds the same global batches of ``batch_size * world``
+    rows from ``(seed, epoch)`` and trains on its slice; stop decisions (budgets, early stopping) use values all
+    workers agree on, so they leave the loop together.
     """
     gc, seed, w = cfg["generator"], cfg["run"]["seed"], world()
-    src, target_items = inputs.builder.training(inputs.train_seqs)
-    dec_in, target = decoder_io(inputs.item_tok[target_items])
-    n = len(src)
+    arch, length = inputs.arch, inputs.vocab.length
+    data = arch.training(inputs.builder, inputs.train_seqs, inputs.vocab)
+    n = len(data.history)
     bs = min(gc["batch_size"], n // w.size)
+    if bs < 1:
+        raise CostError(f"{n} training rows cannot feed {w.size} workers")
     if bs < gc["batch_size"]:
-        log.warning("only %d training samples; batch size per worker lowered from %d to %d", n, gc["batch_size"], bs)
+        log.warning("only %d training rows; batch size per worker lowered from %d to %d", n, gc["batch_size"], bs)
     gbs = bs * w.size
-    length = inputs.vocab.length
     buckets = inputs.buckets
-    hist_items = (src != 0).sum(1) // length
 
     def batches(epoch):
-        return bucket_batches(hist_items, buckets, gbs, np.random.default_rng([seed, epoch]))
+        return bucket_batches(data.history, buckets, gbs, np.random.default_rng([seed, epoch]))
 
     total = planned_steps(len(batches(0)), gc["epochs"], gc["max_train_steps"])
     lr = create_schedule(gc["decay"], gc["lr"], total, gc["warmup_steps"], gc["min_lr_ratio"])
@@ -93,15 +91,16 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     elif bs % micro:
         log.warning("batch %d does not split into %d micro-batches; using whole batches", bs, micro)
         micro = 1
-    step = make_train_step(Seq2SeqWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
+    step = make_train_step(arch.with_loss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size, micro_batches=micro)
     resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
                   "early_stop": cfg["eval"]["early_stop"], "tokenizer_hash": inputs.sid_hash, "workers": w.size,
                   **protocol_key(cfg)}
     if w.is_main:
-        log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters, %d planned steps",
-                 n, w.size, bs, inputs.vocab.size, sum(p.size for p in net.trainable_params()), len(lr))
-    hooks = GeneratorHooks(cfg, net, evaluator, folder, (src, dec_in, target), length)
+        log.info("generator (%s): %d training rows holding %d targets, %d workers x batch %d, vocab %d, "
+                 "%d parameters, %d planned steps", arch.name, n, data.targets, w.size, bs, inputs.vocab.size,
+                 sum(p.size for p in net.trainable_params()), len(lr))
+    hooks = GeneratorHooks(cfg, net, evaluator, folder, data.tensors, arch, length)
     spec = LoopSpec(name="generator", epochs=gc["epochs"], folder=folder, resume_key=resume_key,
                     keep=cfg["run"]["keep_checkpoints"], resolved=cfg, logged=("loss", "token_acc"), samples_per_step=gbs,
                     log_every=cfg["run"]["log_every_steps"], ckpt_every=gc["ckpt_every_steps"],

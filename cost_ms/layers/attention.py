@@ -55,6 +55,28 @@ class MultiHeadAttention(nn.Cell):
         return self.o(out.reshape(b, t, self.heads * self.head_dim))
 
 
+    def attend_shared(self, x, shared_k, shared_v, shared_mask, own_k, own_v, beams):
+        """One new token per hypothesis over two key sets under one softmax (cached decoding of a decoder-only model).
+
+        ``x [R, 1, d]`` with ``R = B * beams`` (a user's hypotheses consecutive); ``shared_k, shared_v [B, H, S, hd]``
+        the user's history, with ``shared_mask [B, 1, S]`` additive; ``own_k, own_v [R, H, t, hd]`` the tokens
+        this hypothesis has generated, itself included. The beams' queries fold into one query axis over one copy
+        of the history, so its keys and values are never repeated per beam. Returns ``[R, 1, d]``.
+        """
+        r, hd = x.shape[0], self.head_dim
+        b, s = r // beams, shared_k.shape[2]
+        q = self._split(self.q(x))                                              # [R, H, 1, hd]
+        folded = q.reshape(b, beams, self.heads, hd).transpose(0, 2, 1, 3)      # [B, H, W, hd]
+        s1 = self.qk(folded, shared_k) * self.scale + shared_mask.expand_dims(1)             # [B, H, W, S]
+        s1 = s1.transpose(0, 2, 1, 3).reshape(r, self.heads, 1, s)
+        s2 = self.qk(q, own_k) * self.scale                                     # [R, H, 1, t]
+        attn = self.drop(ops.softmax(ops.concat((s1, s2), -1), -1))
+        a1 = attn[:, :, :, :s].reshape(b, beams, self.heads, s).transpose(0, 2, 1, 3)       # [B, H, W, S]
+        o1 = ops.matmul(a1, shared_v).transpose(0, 2, 1, 3).reshape(r, self.heads, 1, hd)
+        o2 = ops.matmul(attn[:, :, :, s:], own_v)                               # [R, H, 1, hd]
+        return self.o((o1 + o2).reshape(r, 1, self.heads * hd))
+
+
 class FeedForward(nn.Cell):
     def __init__(self, d_model, ffn_dim, dropout):
         super().__init__()

@@ -66,3 +66,30 @@ def brute_force_topk_ref(net, vocab, src, item_tok, k, exclude=None):
             scores[u, np.asarray(items, np.int64)] = NEG_INF
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return top, np.take_along_axis(scores, top, 1)
+
+
+def causal_score_all_items(net, histories, item_tok):
+    """``[U, N]`` log-probability of every item's full tuple after each history (item indices, oldest first) under
+    a :class:`~cost_ms.generator.causal.CausalTransformer`: one teacher-forced pass per (user, item) over ``BOS``
+    + the history's tokens + the item's tokens (small cases only)."""
+    net.set_train(False)
+    n, length = item_tok.shape
+    out = np.zeros((len(histories), n))
+    for u, hist in enumerate(histories):
+        ctx = np.concatenate([[BOS], item_tok[np.asarray(hist, np.int64)].reshape(-1)]).astype(np.int32)
+        rows = np.concatenate([np.repeat(ctx[None], n, 0), item_tok[:, :-1]], 1).astype(np.int32)
+        logits = net(Tensor(rows)).asnumpy().astype(np.float64)[:, len(ctx) - 1:]        # [N, L, V]
+        logp = logits - logits.max(-1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+        out[u] = np.take_along_axis(logp, item_tok[:, :, None].astype(np.int64), 2)[..., 0].sum(1)
+    return out
+
+
+def causal_brute_force_topk_ref(net, histories, item_tok, k, exclude=None):
+    """:func:`brute_force_topk_ref` for the causal generator: ``histories`` are lists of item indices."""
+    scores = causal_score_all_items(net, histories, item_tok)
+    if exclude is not None:
+        for u, items in enumerate(exclude):
+            scores[u, np.asarray(items, np.int64)] = NEG_INF
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return top, np.take_along_axis(scores, top, 1)
