@@ -43,7 +43,7 @@ def run_variant(variant, steps, users):
         from cost_ms.engine import make_train_step
         src, tgt = s.builder.training(s.train_seqs)
         dec_in, target = decoder_io(s.item_tok[tgt])
-        bs = cfg["generator"]["batch_size"]
+        bs = cfg.generator.batch_size
         opt = nn.AdamWeightDecay(s.net.trainable_params(), 1e-3)
         step = make_train_step(Seq2SeqWithLoss(s.net), opt, jit=variant == "train-graph")
         batch = [Tensor(a[:bs]) for a in (src, dec_in, target)]
@@ -65,9 +65,8 @@ def run_variant(variant, steps, users):
         dt = time.time() - t
         return {"variant": variant, "users_per_s": n / dt, "ms_per_user": 1000 * dt / n, "peak_rss_mb": peak_rss_mb()}
     beam = int(variant.split("-")[1])
-    s.gc["beam_size"] = beam
     from cost_ms.generator.beam_search import BeamSearcher
-    searcher = BeamSearcher(s.net, s.vocab, s.index, beam, s.gc["eval_batch_size"], s.src_widths)
+    searcher = BeamSearcher(s.net, s.vocab, s.index, beam, s.gc.eval_batch_size, s.src_widths)
     searcher.search(src)          # compile: one set of graphs per length-bucket width the batches use
     t = time.time()
     items, _ = searcher.search(src)

@@ -49,7 +49,7 @@ class GeneratorHooks(EarlyStoppingHooks):
     """Cropped bucket batches; validation, best.ckpt and early stopping from :class:`EarlyStoppingHooks`."""
 
     def __init__(self, cfg, net, evaluator, folder, tensors, length):
-        super().__init__(cfg, "generator", net, evaluator, folder, "generator")
+        super().__init__(cfg, cfg.generator, net, evaluator, folder, "generator")
         self.src, self.dec_in, self.target = tensors
         self.length = length
 
@@ -66,13 +66,13 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     samples from ``(seed, epoch)`` and trains on its slice; stop decisions (budgets, early
     stopping) use values all workers agree on, so they leave the loop together.
     """
-    gc, seed, w = cfg["generator"], cfg["run"]["seed"], world()
+    gc, seed, w = cfg.generator, cfg.run.seed, world()
     src, target_items = inputs.builder.training(inputs.train_seqs)
     dec_in, target = decoder_io(inputs.item_tok[target_items])
     n = len(src)
-    bs = min(gc["batch_size"], n // w.size)
-    if bs < gc["batch_size"]:
-        log.warning("only %d training samples; batch size per worker lowered from %d to %d", n, gc["batch_size"], bs)
+    bs = min(gc.batch_size, n // w.size)
+    if bs < gc.batch_size:
+        log.warning("only %d training samples; batch size per worker lowered from %d to %d", n, gc.batch_size, bs)
     gbs = bs * w.size
     length = inputs.vocab.length
     buckets = inputs.buckets
@@ -81,12 +81,12 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     def batches(epoch):
         return bucket_batches(hist_items, buckets, gbs, np.random.default_rng([seed, epoch]))
 
-    total = planned_steps(len(batches(0)), gc["epochs"], gc["max_train_steps"])
-    lr = create_schedule(gc["decay"], gc["lr"], total, gc["warmup_steps"], gc["min_lr_ratio"])
-    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=gc["weight_decay"])
-    micro = gc["micro_batches"]
-    if gc["micro_batch_tokens"]:
-        micro = micro_batch_policy(micro, gc["micro_batch_tokens"])
+    total = planned_steps(len(batches(0)), gc.epochs, gc.max_train_steps)
+    lr = create_schedule(gc.decay, gc.lr, total, gc.warmup_steps, gc.min_lr_ratio)
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=gc.weight_decay)
+    micro = gc.micro_batches
+    if gc.micro_batch_tokens:
+        micro = micro_batch_policy(micro, gc.micro_batch_tokens)
         if w.is_main:
             log.info("generator: micro-batches per bucket (items: slices) %s",
                      {b: micro(bs, b * length) for b in buckets})
@@ -95,17 +95,17 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
         micro = 1
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size, micro_batches=micro)
-    resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
-                  "early_stop": cfg["eval"]["early_stop"], "tokenizer_hash": inputs.sid_hash, "workers": w.size,
+    resume_key = {"generator": {k: v for k, v in gc.to_dict().items() if k != "ckpt_every_steps"},
+                  "early_stop": cfg.eval.early_stop, "tokenizer_hash": inputs.sid_hash, "workers": w.size,
                   **protocol_key(cfg)}
     if w.is_main:
         log.info("generator: %d training samples, %d workers x batch %d, vocab %d, %d parameters, %d planned steps",
                  n, w.size, bs, inputs.vocab.size, sum(p.size for p in net.trainable_params()), len(lr))
     hooks = GeneratorHooks(cfg, net, evaluator, folder, (src, dec_in, target), length)
-    spec = LoopSpec(name="generator", epochs=gc["epochs"], folder=folder, resume_key=resume_key,
-                    keep=cfg["run"]["keep_checkpoints"], resolved=cfg, logged=("loss", "token_acc"), samples_per_step=gbs,
-                    log_every=cfg["run"]["log_every_steps"], ckpt_every=gc["ckpt_every_steps"],
-                    max_steps=gc["max_train_steps"], max_seconds=gc["max_train_minutes"] * 60, lr=lr,
+    spec = LoopSpec(name="generator", epochs=gc.epochs, folder=folder, resume_key=resume_key,
+                    keep=cfg.run.keep_checkpoints, resolved=cfg.to_dict(), logged=("loss", "token_acc"),
+                    samples_per_step=gbs, log_every=cfg.run.log_every_steps, ckpt_every=gc.ckpt_every_steps,
+                    max_steps=gc.max_train_steps, max_seconds=gc.max_train_minutes * 60, lr=lr,
                     progress=progress)
     net.set_train(True)
     state = run_loop(step, net, opt, batches, hooks, spec, w, log)
