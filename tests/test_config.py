@@ -238,7 +238,7 @@ def test_a_saved_config_of_another_version_is_refused_with_the_remake_command(tm
     path = tmp_path / "config.yaml"
     path.write_text(dump(cfg).replace("generator:\n", "generator:\n  retired_knob: 3\n"))
     with pytest.raises(StaleStage, match=r"config.yaml was written by another version of cost-ms \(unknown config "
-                                         r"key 'generator.retired_knob'"):
+                                         r"key 'generator.retired_knob' in this file; known keys here: batch_size, "):
         load_saved(str(path))
     assert report(load_saved, str(path)) == 2
     err = capsys.readouterr().err

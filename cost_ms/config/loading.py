@@ -74,7 +74,7 @@ def load_saved(path, stage="train"):
     remakes the run."""
     saved = read_yaml(path)
     try:
-        return Config.from_dict(saved, path)
+        return Config.from_dict(saved, "this file")
     except CostError as e:
         raise StaleStage(f"{path} was written by another version of cost-ms ({e})", stage) from None
 

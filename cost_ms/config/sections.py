@@ -49,7 +49,10 @@ class Section:
         return dataclasses.asdict(self)
 
     def replace(self, **changes):
-        """A new section with ``changes`` (key=value), type-checked and validated as if set in a config file."""
+        """A new section with ``changes`` (key=value), type-checked and validated as if set in a config file.
+
+        The relations across sections are the Config's: change a section through :meth:`Config.replace` where
+        they matter."""
         return type(self)(**merge(self.to_dict(), changes, "replace()", f"{self.NAME}.", schema()[self.NAME]))
 
 
@@ -265,7 +268,7 @@ class EvalConfig(Section):
     AT_LEAST_0 = ("valid_users",)
 
     ks: list[int]               # Recall/NDCG cut-offs
-    early_stop: Optional[str]   # recall@k or ndcg@k; None in a file = ndcg@10 (or @ks[0]), named once loaded
+    early_stop: Optional[str]   # recall@k or ndcg@k; None = ndcg@10 (or @ks[0]), named when the section is built
     valid_users: int            # validation users in metrics.json (0 = all)
     exclude_history: bool       # never recommend an item of the user's history
 
@@ -317,7 +320,8 @@ SECTIONS = {cls.NAME: cls for cls in (DatasetConfig, EmbedConfig, TokenizerConfi
 @dataclass(frozen=True)
 class Config:
     """A whole resolved config: ``cfg.generator.beam_size``. Built by :func:`~cost_ms.config.load_config`,
-    :func:`~cost_ms.config.load_saved` or :meth:`replace`, never half-checked."""
+    :func:`~cost_ms.config.load_saved` or :meth:`replace`, never half-checked. Frozen: :meth:`replace` makes a
+    new one; list values stay plain lists (what the saved YAML and the hashes hold), not to be changed in place."""
 
     dataset: DatasetConfig
     embed: EmbedConfig
