@@ -11,7 +11,7 @@ alternating when ``--repeats`` > 1:
 * the generator's train step at TIGER's size (``configs/amazon-office.yaml``: 4+4 layers, d_model 128, ffn 1024;
   batch 256 in 8 micro-batches, history 20 = 81 source tokens, AdamW; median of ``--steps`` steps after one):
   ``gen-off`` and ``gen-gk-passive``;
-* the generator's train step at the CPU config (``configs/amazon-office-cpu.yaml``: 2+2 layers, ffn 512; whole
+* the generator's train step at the CPU config (``configs/amazon-office-tiger-cpu.yaml``: 2+2 layers, ffn 512; whole
   batches of 256, its recipe) with MindSpore's default kernel threads, 1 and 2: ``gen-cpu-threads0``,
   ``gen-cpu-threads1``, ``gen-cpu-threads2``; and ``gen-cpu-dp2``: two data-parallel workers under ``msrun``
   (``scripts/run_distribute_train.sh``'s launcher), one kernel thread and 128 rows each, gradients averaged
@@ -75,14 +75,14 @@ def tokenizer(variant, epochs):
     from cost_ms.config import load_config
     from cost_ms.tokenizer.trainer import train_rqvae
     _runtime(variant)
-    tc = dict(load_config(os.path.join(ROOT, "configs", "amazon-beauty-cpu.yaml"))["tokenizer"], epochs=epochs,
-              ckpt_every_steps=0)
+    tc = load_config(os.path.join(ROOT, "configs", "amazon-beauty-cpu.yaml")).tokenizer.replace(
+        epochs=epochs, ckpt_every_steps=0)
     emb = np.load(EMB).astype(np.float32)
     emb -= emb.mean(0, keepdims=True)
     with tempfile.TemporaryDirectory() as tmp:
         _, hist = train_rqvae(tc, emb, tmp, 2024, progress=False)
     med = statistics.median(h["seconds"] for h in hist[1:])
-    return {"part": "tokenizer", "unit": "ms/step", "value": 1000 * med / (len(emb) // tc["batch_size"]),
+    return {"part": "tokenizer", "unit": "ms/step", "value": 1000 * med / (len(emb) // tc.batch_size),
             "first_s": hist[0]["seconds"], "final_loss": hist[-1]["loss"]}
 
 
@@ -118,11 +118,11 @@ def torch_generator(variant, steps):
     from cost_ms.config import load_config
     from cost_ms.generator.vocab import Vocab
     from torch_twin import create_twin, loss_and_accuracy
-    gc = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml"))["generator"]
-    vocab = Vocab(LEVEL_SIZES, gc["user_buckets"])
+    gc = load_config(os.path.join(ROOT, "configs", "amazon-office-tiger-cpu.yaml")).generator
+    vocab = Vocab(LEVEL_SIZES, gc.user_buckets)
     torch.manual_seed(0)
     model = create_twin(gc, vocab.size, SRC_LEN, vocab.length)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, eps=1e-6, weight_decay=gc["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, eps=1e-6, weight_decay=gc.weight_decay)
     batches = [tuple(torch.from_numpy(x).long() for x in b) for b in _batches(BATCH, SRC_LEN, vocab.size, 0)]
     model.train()
 
@@ -151,11 +151,11 @@ def generator(variant, steps):
     _runtime(variant)
     w = init_world(variant in DATA_PARALLEL)
     cpu = variant.startswith("gen-cpu")
-    cfg = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml" if cpu else "amazon-office.yaml"))
-    gc, bs = cfg["generator"], BATCH // w.size
-    vocab = Vocab(LEVEL_SIZES, gc["user_buckets"])
+    cfg = load_config(os.path.join(ROOT, "configs", "amazon-office-tiger-cpu.yaml" if cpu else "amazon-office.yaml"))
+    gc, bs = cfg.generator, BATCH // w.size
+    vocab = Vocab(LEVEL_SIZES, gc.user_buckets)
     net = build_network(cfg, SimpleNamespace(vocab=vocab, src_len=SRC_LEN))
-    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=1e-3, weight_decay=gc["weight_decay"])
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=1e-3, weight_decay=gc.weight_decay)
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=1 if cpu else 8,
                            grad_reducer=w.grad_reducer(opt.parameters), world_size=w.size)
     net.set_train(True)

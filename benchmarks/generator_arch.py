@@ -38,15 +38,15 @@ def run_variant(config, arch, steps, users, overrides):
     from cost_ms.runtime import init_runtime
     from cost_ms.stages import Stages
     cfg = load_config(config, [f"generator.arch={arch}", *overrides])
-    gc = cfg["generator"]
-    init_runtime("CPU", "graph", 0, cfg["run"]["generator_cpu_threads"], cfg["run"]["cpu_host_blocking"])
+    gc = cfg.generator
+    init_runtime("CPU", "graph", 0, cfg.run.generator_cpu_threads, cfg.run.cpu_host_blocking)
     stages = Stages(cfg)
     prep = stages.prepared()
     inputs = GeneratorInputs(cfg, prep, stages.semantic_ids(prep))
     net = build_network(cfg, inputs)
     arch_obj, length = inputs.arch, inputs.vocab.length
     data = arch_obj.training(inputs.builder, inputs.train_seqs, inputs.vocab)
-    batches = bucket_batches(data.history, inputs.buckets, gc["batch_size"], np.random.default_rng(0))
+    batches = bucket_batches(data.history, inputs.buckets, gc.batch_size, np.random.default_rng(0))
     opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=1e-4)
     step = make_train_step(arch_obj.with_loss(net), opt)
     net.set_train(True)
@@ -69,14 +69,14 @@ def run_variant(config, arch, steps, users, overrides):
     keep = [u for u in sorted(hist)]
     keep = [keep[i] for i in np.random.default_rng(0).choice(len(keep), min(users, len(keep)), replace=False)]
     _, src, _ = inputs.builder.evaluation({u: hist[u] for u in keep}, tgt)
-    searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc["beam_size"], gc["eval_batch_size"],
+    searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc.beam_size, gc.eval_batch_size,
                             inputs.src_widths, arch=arch_obj)
-    exclude = [hist[u] for u in keep] if cfg["eval"]["exclude_history"] else None
-    searcher.search(src[:gc["eval_batch_size"]], exclude and exclude[:gc["eval_batch_size"]])   # compile
+    exclude = [hist[u] for u in keep] if cfg.eval.exclude_history else None
+    searcher.search(src[:gc.eval_batch_size], exclude and exclude[:gc.eval_batch_size])   # compile
     t = time.time()
     searcher.search(src, exclude)
     users_per_s = len(src) / (time.time() - t)
-    n_users, sample = len(hist), gc["valid_users"] or len(hist)
+    n_users, sample = len(hist), gc.valid_users or len(hist)
     return {"arch": arch, "rows_per_epoch": len(data.history), "targets_per_epoch": data.targets,
             "steps_per_epoch": len(batches), "ms_per_step": 1000 * train_s / steps, "rows_per_s": rows / train_s,
             "targets_per_s": targets_per_s, "train_s_per_epoch": data.targets / targets_per_s,

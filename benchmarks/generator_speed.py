@@ -1,4 +1,4 @@
-"""Generator speed on amazon-office (CPU-sized model from configs/amazon-office-cpu.yaml).
+"""Generator speed on amazon-office (CPU-sized model from configs/amazon-office-tiger-cpu.yaml).
 
 Training samples/s: one @ms.jit graph step vs PyNative, on full-length (max_history) batches.
 Beam search: users/s and per-user latency at beam 20 and 40, and the NumPy brute-force reference
@@ -16,7 +16,7 @@ import time
 
 from common import ROOT, child, peak_rss_mb, report
 
-CFG = os.path.join(ROOT, "configs", "amazon-office-cpu.yaml")
+CFG = os.path.join(ROOT, "configs", "amazon-office-tiger-cpu.yaml")
 
 
 def setup_all():
@@ -43,7 +43,7 @@ def run_variant(variant, steps, users):
         from cost_ms.engine import make_train_step
         src, tgt = s.builder.training(s.train_seqs)
         dec_in, target = decoder_io(s.item_tok[tgt])
-        bs = cfg["generator"]["batch_size"]
+        bs = cfg.generator.batch_size
         opt = nn.AdamWeightDecay(s.net.trainable_params(), 1e-3)
         step = make_train_step(Seq2SeqWithLoss(s.net), opt, jit=variant == "train-graph")
         batch = [Tensor(a[:bs]) for a in (src, dec_in, target)]
@@ -65,9 +65,8 @@ def run_variant(variant, steps, users):
         dt = time.time() - t
         return {"variant": variant, "users_per_s": n / dt, "ms_per_user": 1000 * dt / n, "peak_rss_mb": peak_rss_mb()}
     beam = int(variant.split("-")[1])
-    s.gc["beam_size"] = beam
     from cost_ms.generator.beam_search import BeamSearcher
-    searcher = BeamSearcher(s.net, s.vocab, s.index, beam, s.gc["eval_batch_size"], s.src_widths, arch=s.arch)
+    searcher = BeamSearcher(s.net, s.vocab, s.index, beam, s.gc.eval_batch_size, s.src_widths, arch=s.arch)
     searcher.search(src)          # compile: one set of graphs per length-bucket width the batches use
     t = time.time()
     items, _ = searcher.search(src)
@@ -90,7 +89,7 @@ def main():
             for v in ("train-graph", "train-pynative", "beam-20", "beam-40", "brute-force-ref")]
     report("generator_speed", rows, ["variant", "samples_per_s", "ms_per_step", "users_per_s", "ms_per_user",
                                      "all_valid_distinct", "trie_kb", "peak_rss_mb"],
-           {"dataset": "amazon-office", "config": "configs/amazon-office-cpu.yaml", "device": "CPU"})
+           {"dataset": "amazon-office", "config": "configs/amazon-office-tiger-cpu.yaml", "device": "CPU"})
 
 
 if __name__ == "__main__":

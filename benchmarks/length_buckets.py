@@ -21,7 +21,7 @@ import numpy as np
 
 from common import ROOT, report
 
-CONFIGS = {"office": "amazon-office-cpu.yaml", "beauty": "amazon-beauty-cpu.yaml", "ml-100k": "ml-100k.yaml"}
+CONFIGS = {"office": "amazon-office-tiger-cpu.yaml", "beauty": "amazon-beauty-cpu.yaml", "ml-100k": "ml-100k.yaml"}
 SETS = ["", "10", "5,10", "4,8,12", "2,3,4,6,8,11,15", "2,3,4,5,6,8,10,13,16"]
 
 
@@ -34,18 +34,18 @@ def measure(name, sets):
     st = Stages(cfg)
     prep = st.prepared()
     inputs = GeneratorInputs(cfg, prep, st.semantic_ids(prep))
-    gc = cfg["generator"]
+    gc = cfg.generator
     src, _ = inputs.builder.training(inputs.train_seqs)
     per_item = inputs.vocab.length
     hist = (src != 0).sum(1) // per_item
     rows = []
     for spec in sets:
         given = [int(x) for x in spec.split(",") if x]
-        buckets = sorted({b for b in given if b < gc["max_history"]} | {gc["max_history"]})
-        plan = bucket_batches(hist, buckets, gc["batch_size"], np.random.default_rng([cfg["run"]["seed"], 0]))
+        buckets = sorted({b for b in given if b < gc.max_history} | {gc.max_history})
+        plan = bucket_batches(hist, buckets, gc.batch_size, np.random.default_rng([cfg.run.seed, 0]))
         used = np.concatenate([idx for _, idx in plan])
         padded = sum(size * len(idx) for size, idx in plan) * per_item
-        full = len(used) * gc["max_history"] * per_item
+        full = len(used) * gc.max_history * per_item
         true = int(hist[used].sum()) * per_item
         rows.append({"data": name, "buckets": ",".join(map(str, buckets)), "shapes": len({s for s, _ in plan}),
                      "samples": int(len(hist)), "dropped": int(len(hist) - len(used)),

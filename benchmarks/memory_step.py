@@ -32,7 +32,7 @@ def run_variant(d, variant, steps):
     from cost_ms.generator.transformer import Seq2SeqWithLoss
     from cost_ms.runtime import init_runtime
     from twin import cost_ms_net
-    init_runtime("CPU", "graph", d.cfg["run"]["seed"])
+    init_runtime("CPU", "graph", d.cfg.run.seed)
     rss0 = peak_rss_mb()
     net, _, _ = cost_ms_net(d)
     batch, micro = 256, 1
@@ -43,7 +43,7 @@ def run_variant(d, variant, steps):
     elif variant == "recompute":
         for layer in list(net.encoder) + list(net.decoder):
             layer.recompute()
-    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc.lr, weight_decay=d.gc.weight_decay)
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=micro)
     net.set_train(True)
 

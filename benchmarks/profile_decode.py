@@ -102,7 +102,7 @@ def op_profile(d, net, width, calls):
 
 def run_child(d, width, calls, passes):
     from cost_ms.runtime import init_runtime
-    init_runtime("CPU", "graph", d.cfg["run"]["seed"])
+    init_runtime("CPU", "graph", d.cfg.run.seed)
     net, vocab, index = cost_ms_net(d)
     net.set_train(False)
     out = {"phases": phases(d, net, vocab, index, passes), "step_ops": op_profile(d, net, width, calls)}

@@ -100,10 +100,10 @@ def profile_cost_ms(d, lengths, warm, steps, top):
     from cost_ms.engine import make_train_step
     from cost_ms.generator.transformer import Seq2SeqWithLoss
     from cost_ms.runtime import init_runtime
-    init_runtime("CPU", "graph", d.cfg["run"]["seed"])
+    init_runtime("CPU", "graph", d.cfg.run.seed)
     rss["imported"] = rss_mb()
     net, _, _ = cost_ms_net(d)
-    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc.lr, weight_decay=d.gc.weight_decay)
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2)
     net.set_train(True)
     batches = [[Tensor(a) for a in d.batch(i, lengths)] for i in range(warm + steps)]
@@ -127,7 +127,7 @@ def profile_torch(d, lengths, warm, steps, top):
 
     from torch_twin import create_twin
     rss["imported"] = rss_mb()
-    torch.manual_seed(d.cfg["run"]["seed"])
+    torch.manual_seed(d.cfg.run.seed)
     run = torch_trainer(d, create_twin(d.gc, d.vocab_size, d.src_len, d.length))
     rss["built"] = rss_mb()
     for i in range(warm):

@@ -42,18 +42,18 @@ def main():
     from cost_ms.runtime import init_runtime
     from cost_ms.tokenizer.cells import RQVAEWithLoss
     from cost_ms.tokenizer.trainer import build_model, kmeans_init
-    tc = dict(load_config(CFG)["tokenizer"], loss=a.loss)
+    tc = load_config(CFG).tokenizer.replace(loss=a.loss)
     init_runtime("CPU", "graph", 2024, cpu_threads=a.threads)
     emb = np.load(EMB).astype(np.float32)
     emb -= emb.mean(0, keepdims=True)
-    bs = tc["batch_size"]
+    bs = tc.batch_size
     n_batches = a.warm + a.steps
     perm = np.random.default_rng(0).permutation(len(emb))
     rows = [perm[(i * bs) % (len(emb) - bs):][:bs] for i in range(n_batches)]
     net = build_model(tc, emb.shape[1])
     kmeans_init(net, emb[rows[0]], tc, 2024)
-    with_loss = RQVAEWithLoss(net, tc["loss"], tc["alpha"], tc["tau"], None)
-    opt = nn.Adam(net.trainable_params(), learning_rate=tc["lr"], weight_decay=tc["weight_decay"])
+    with_loss = RQVAEWithLoss(net, tc.loss, tc.alpha, tc.tau, None)
+    opt = nn.Adam(net.trainable_params(), learning_rate=tc.lr, weight_decay=tc.weight_decay)
     step = make_train_step(with_loss, opt, jit=True, mean_outputs=4)
 
     @ms.jit

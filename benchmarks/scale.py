@@ -50,10 +50,10 @@ def _config():
 def phase_encode(work, n):
     from cost_ms.tokenizer.trainer import build_model, encode_items, kmeans_init
     cfg = _config()
-    tc = cfg["tokenizer"]
+    tc = cfg.tokenizer
     emb = np.load(os.path.join(work, f"emb-{n}.npy"), mmap_mode="r")
     net = build_model(tc, emb.shape[1])
-    kmeans_init(net, np.asarray(emb[:tc["batch_size"]]), tc, 0)
+    kmeans_init(net, np.asarray(emb[:tc.batch_size]), tc, 0)
     encode_items(net, np.asarray(emb[:4096]))                 # compile
     t = time.time()
     codes = encode_items(net, emb)
@@ -71,7 +71,7 @@ def phase_index(work, n, codes_mode="encoder"):
         codes = np.random.default_rng(1).integers(0, codes.max() + 1, codes.shape)
     t = time.time()
     sid = with_dedup(codes)
-    vocab = Vocab.from_semantic_ids(sid, _config()["tokenizer"]["codebook_size"])
+    vocab = Vocab.from_semantic_ids(sid, _config().tokenizer.codebook_size)
     index = PrefixIndex(sid, vocab.level_sizes)
     dt = time.time() - t
     np.save(os.path.join(work, f"sid-{n}.npy"), sid)
@@ -84,13 +84,13 @@ def phase_beam(work, n, users):
     from cost_ms.generator.samples import encode_history
     from cost_ms.generator.transformer import create_model
     from cost_ms.generator.vocab import Vocab
-    gc = _config()["generator"]
+    gc = _config().generator
     sid = np.load(os.path.join(work, f"sid-{n}.npy"))
-    vocab = Vocab.from_semantic_ids(sid, _config()["tokenizer"]["codebook_size"])
+    vocab = Vocab.from_semantic_ids(sid, _config().tokenizer.codebook_size)
     item_tok = vocab.item_tokens(sid)
-    net = create_model(gc, vocab.size, gc["max_history"] * vocab.length, vocab.length)
+    net = create_model(gc, vocab.size, gc.max_history * vocab.length, vocab.length)
     rng = np.random.default_rng(0)
-    src = np.stack([encode_history(rng.integers(0, n, 10).tolist(), item_tok, gc["max_history"]) for _ in range(users)])
+    src = np.stack([encode_history(rng.integers(0, n, 10).tolist(), item_tok, gc.max_history) for _ in range(users)])
     t = time.time()
     index = PrefixIndex(sid, vocab.level_sizes)
     build = time.time() - t

@@ -17,7 +17,7 @@ import sys
 from common import child, report
 
 SHAPES = (20, 5, 10)   # history items: the Office buckets, in the order a shuffled plan might meet them
-CONFIGS = {"cpu": "amazon-office-cpu.yaml", "tiger": "amazon-office.yaml"}
+CONFIGS = {"cpu": "amazon-office-tiger-cpu.yaml", "tiger": "amazon-office.yaml"}
 
 
 def run_variant(config, variant, cycles):

@@ -46,7 +46,12 @@ def run_variant(variant, tc_path, tree):
     from cost_ms.tokenizer.trainer import train_rqvae
     assert os.path.dirname(os.path.abspath(cost_ms.__file__)).startswith(tree or ROOT), cost_ms.__file__
     with open(tc_path) as f:
-        tc = json.load(f)
+        settings = json.load(f)        # the tokenizer section as a dict: what an older tree's trainer takes
+    batch_size = settings["batch_size"]
+    tc = settings
+    if not tree:
+        from cost_ms.config import load_config
+        tc = load_config(CFG).tokenizer.replace(**settings)
     emb = np.load(EMB).astype(np.float32)
     emb = emb - emb.mean(0, keepdims=True)             # center_inputs, applied before train_rqvae in both codes
     if variant == "current-threads1":
@@ -56,7 +61,7 @@ def run_variant(variant, tc_path, tree):
     kw = {"log_every": 1} if variant == "current-log1" else {}
     with tempfile.TemporaryDirectory() as tmp:
         _, hist = train_rqvae(tc, emb, tmp, 2024, progress=False, **kw)
-    steps = len(emb) // tc["batch_size"]
+    steps = len(emb) // batch_size
     secs = [h["seconds"] for h in hist[1:]]
     med = statistics.median(secs)
     return {"variant": variant, "epoch_s_median": med, "ms_per_step": 1000 * med / steps,
@@ -82,12 +87,12 @@ def main():
     if not os.path.isfile(EMB):
         raise SystemExit(f"no {EMB}: run `python -m cost_ms embed configs/amazon-beauty-cpu.yaml` first")
     from cost_ms.config import load_config
-    tc = dict(load_config(CFG)["tokenizer"], loss=a.loss, epochs=a.epochs, ckpt_every_steps=0)
+    tc = load_config(CFG).tokenizer.replace(loss=a.loss, epochs=a.epochs, ckpt_every_steps=0)
     with tempfile.TemporaryDirectory() as work:
         tree, tc_path = os.path.join(work, "ref"), os.path.join(work, "tokenizer.json")
         os.makedirs(tree)
         with open(tc_path, "w") as f:
-            json.dump(tc, f)
+            json.dump(tc.to_dict(), f)
         archive = subprocess.run(["git", "archive", a.ref, "cost_ms"], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
         runs = {v: [] for v in a.variants.split(",")}

@@ -38,7 +38,7 @@ def run_variant(variant, epochs, loss):
 
     from cost_ms.runtime import init_runtime
     cfg, emb = load()
-    tc = dict(cfg["tokenizer"], loss=loss, epochs=epochs, ckpt_every_steps=0)
+    tc = cfg.tokenizer.replace(loss=loss, epochs=epochs, ckpt_every_steps=0)
     if variant in ("train-graph", "train-pynative"):
         from cost_ms.tokenizer.trainer import train_rqvae
         init_runtime("CPU", "graph" if variant == "train-graph" else "pynative", 0)
@@ -46,7 +46,7 @@ def run_variant(variant, epochs, loss):
         with tempfile.TemporaryDirectory() as tmp:
             _, hist = train_rqvae(tc, emb, tmp, 0, jit=variant == "train-graph", progress=False)
         steady = hist[1:] or hist                    # epoch 1 includes graph compilation
-        items = (len(emb) // tc["batch_size"]) * tc["batch_size"]
+        items = (len(emb) // tc.batch_size) * tc.batch_size
         return {"variant": variant, "items_per_s": items * len(steady) / sum(h["seconds"] for h in steady),
                 "first_epoch_s": hist[0]["seconds"], "final_loss": hist[-1]["loss"], "peak_rss_mb": peak_rss_mb()}
     init_runtime("CPU", "graph", 0)

@@ -139,9 +139,9 @@ class TwinSeq2Seq(nn.Module):
 
 def create_twin(gc, vocab_size, src_len, tgt_len):
     """Same arguments as :func:`cost_ms.generator.transformer.create_model` (``gc`` = generator config)."""
-    return TwinSeq2Seq(vocab_size, src_len, tgt_len, gc["d_model"], gc["num_heads"],
-                       gc["head_dim"] or gc["d_model"] // gc["num_heads"], gc["ffn_dim"],
-                       gc["enc_layers"], gc["dec_layers"], gc["dropout"])
+    return TwinSeq2Seq(vocab_size, src_len, tgt_len, gc.d_model, gc.num_heads,
+                       gc.head_dim or gc.d_model // gc.num_heads, gc.ffn_dim,
+                       gc.enc_layers, gc.dec_layers, gc.dropout)
 
 
 def loss_and_accuracy(model, src, dec_in, target):

@@ -6,7 +6,7 @@ each child as one ``.npz``, then beam-search (beam 20, trie-constrained) the fir
 Each (implementation, config, lengths) runs in its own process, so its peak RSS is its own, alternating A/B
 (cost_ms, torch, cost_ms, torch, ...) over ``--repeats``::
 
-    python -m cost_ms tokenize configs/amazon-office-cpu.yaml      # once: runs/amazon-office/tokenize-minilm-rqvae-co
+    python -m cost_ms tokenize configs/amazon-office-tiger-cpu.yaml      # once: runs/amazon-office/tokenize-minilm-rqvae-co
     python benchmarks/twin.py [--config tiger wide384 cpu] [--steps 20] [--users 256] [--repeats 3] [--out PATH]
                               [--micro-tokens N] [--buckets 2,3,4,6,8,11,15] [--check]
     python benchmarks/twin.py --config cpu --steps 3 --users 16 --repeats 1 --out /tmp/twin-smoke.json   # smoke
@@ -49,13 +49,13 @@ import time
 from common import ROOT, _fmt, child, machine, peak_rss_mb, write_json
 
 BEAM = 20
-# the tokenizer settings of configs/amazon-office-cpu.yaml (centred inputs), whose semantic IDs every config reads
+# the tokenizer settings of configs/amazon-office-tiger-cpu.yaml (centred inputs), whose semantic IDs every config reads
 COMMON = ["generator.batch_size=256", "generator.max_history=20", "tokenizer.center_inputs=true"]
 CONFIGS = {   # name -> (config file, overrides)
     "tiger": ("amazon-office.yaml", []),    # TIGER's size (base.yaml): d 128, 6 x 64 heads, ffn 1024, 4+4 layers
     "wide384": ("amazon-office.yaml", ["generator.d_model=384", "generator.num_heads=6", "generator.head_dim=64",
                                        "generator.ffn_dim=1152"]),   # 14.4M parameters with the Office vocab
-    "cpu": ("amazon-office-cpu.yaml", []),  # 2+2 layers, 4 x 32 heads, ffn 512
+    "cpu": ("amazon-office-tiger-cpu.yaml", []),  # 2+2 layers, 4 x 32 heads, ffn 512
 }
 # cost-ms's CPU recipe per config (docs/PERFORMANCE.md, benchmarks/memory_step.py): micro-batches of the same
 # 256-sample step (same update) where they save memory without costing speed; the twin trains whole batches.
@@ -78,7 +78,7 @@ def check_folders(name):
     for folder, cmd, need in ((st.data, "prepare", "meta.json"), (st.tokenize, "tokenize", "semantic_ids.npy")):
         if not os.path.exists(os.path.join(folder, need)):
             raise SystemExit(f"error: {folder}/{need} is missing; make it with: "
-                             f"python -m cost_ms {cmd} configs/amazon-office-cpu.yaml")
+                             f"python -m cost_ms {cmd} configs/amazon-office-tiger-cpu.yaml")
 
 
 def prepare(name, steps, users, path, tokens=0, buckets=None, micro=0):
@@ -96,13 +96,12 @@ def prepare(name, steps, users, path, tokens=0, buckets=None, micro=0):
     from cost_ms.generator.trainer import bucket_batches
     from cost_ms.generator.vocab import BOS
     from cost_ms.stages import Stages
-    cfg = load_cfg(name, buckets)
-    cfg["generator"]["micro_batch_tokens"] = 0 if micro else tokens
-    cfg["generator"]["micro_batches"] = micro or 1
+    cfg = load_cfg(name, buckets).replace(generator={"micro_batch_tokens": 0 if micro else tokens,
+                                                     "micro_batches": micro or 1})
     st = Stages(cfg)
     prep = st.prepared()
     inputs = GeneratorInputs(cfg, prep, st.semantic_ids(prep))
-    gc = cfg["generator"]
+    gc = cfg.generator
     src, tgt_items = inputs.builder.training(inputs.train_seqs)
     dec_in, target = decoder_io(inputs.item_tok[tgt_items])
     buckets = inputs.buckets
@@ -112,8 +111,8 @@ def prepare(name, steps, users, path, tokens=0, buckets=None, micro=0):
     def short():                 # buckets with fewer than ``steps`` plan batches so far
         return len(plan) < steps or any(sum(s == b for s, _ in plan) < steps for b in buckets)
     while short():               # the trainer's own plan: epoch 0, then 1, ... of (seed, epoch)
-        rng = np.random.default_rng([cfg["run"]["seed"], epoch])
-        plan += bucket_batches(hist_items, buckets, gc["batch_size"], rng)
+        rng = np.random.default_rng([cfg.run.seed, epoch])
+        plan += bucket_batches(hist_items, buckets, gc.batch_size, rng)
         if epoch_batches is None:
             epoch_batches = [sum(s == b for s, _ in plan) for b in buckets]
         epoch += 1
@@ -128,7 +127,7 @@ def prepare(name, steps, users, path, tokens=0, buckets=None, micro=0):
              size=np.array([s for s, _ in keep_plan]), buckets=np.array(buckets),
              epoch_batches=np.array(epoch_batches), eval_src=eval_src, sid=inputs.sid,
              level_sizes=np.array(inputs.vocab.level_sizes), offsets=inputs.vocab.offsets,
-             vocab_size=np.array(inputs.vocab.size), bos=np.array(BOS), cfg=np.array(json.dumps(cfg)),
+             vocab_size=np.array(inputs.vocab.size), bos=np.array(BOS), cfg=np.array(json.dumps(cfg.to_dict())),
              src_widths=np.array(inputs.src_widths))
 
 
@@ -152,17 +151,19 @@ class Data:
 
     def __init__(self, path):
         import numpy as np
+
+        from cost_ms.config import Config
         z = np.load(path)
         self.__dict__.update({k: z[k] for k in z.files if k != "cfg"})
-        self.cfg = json.loads(str(z["cfg"]))
-        self.gc = self.cfg["generator"]
+        self.cfg = Config.from_dict(json.loads(str(z["cfg"])), path)
+        self.gc = self.cfg.generator
         self.level_sizes, self.offsets = [int(x) for x in self.level_sizes], [int(x) for x in self.offsets]
         self.vocab_size, self.bos = int(self.vocab_size), int(self.bos)
-        self.micro_tokens, self.micro_fixed = int(self.gc["micro_batch_tokens"]), int(self.gc["micro_batches"])
+        self.micro_tokens, self.micro_fixed = int(self.gc.micro_batch_tokens), int(self.gc.micro_batches)
         self.buckets, self.epoch_batches = [int(x) for x in self.buckets], [int(x) for x in self.epoch_batches]
         self.src_widths = [int(x) for x in self.src_widths]
         self.length, self.src_len = len(self.level_sizes), self.src.shape[1]
-        self.beam_batch = min(self.gc["eval_batch_size"], len(self.eval_src))
+        self.beam_batch = min(self.gc.eval_batch_size, len(self.eval_src))
 
     def batch(self, i, lengths):
         """Plan batch ``i`` as NumPy ``(src, dec_in, target)``; ``data`` crops ``src`` to its bucket."""
@@ -190,7 +191,7 @@ def _time_training(run, sync, d, steps, lengths):
         groups = {b: [i for i in range(len(d.size)) if d.size[i] == b][:steps] for b in d.buckets}
         weight = dict(zip(d.buckets, d.epoch_batches))
     else:
-        groups, weight = {d.gc["max_history"]: list(range(steps))}, {d.gc["max_history"]: 1}
+        groups, weight = {d.gc.max_history: list(range(steps))}, {d.gc.max_history: 1}
     t = time.time()
     warm_loss = [sync(run(ix[0])) for ix in groups.values()]
     compile_s = time.time() - t
@@ -233,7 +234,7 @@ def cost_ms_net(d):
     from cost_ms.generator import build_network
     from cost_ms.generator.beam_search import PrefixIndex
     from cost_ms.generator.vocab import Vocab
-    vocab = Vocab(d.level_sizes, d.gc["user_buckets"])
+    vocab = Vocab(d.level_sizes, d.gc.user_buckets)
     assert vocab.size == d.vocab_size and list(vocab.offsets) == d.offsets
     net = build_network(d.cfg, SimpleNamespace(vocab=vocab, src_len=d.src_len))
     return net, vocab, PrefixIndex(d.sid, vocab.level_sizes)
@@ -251,13 +252,13 @@ def run_cost_ms(d, steps, lengths, beam, threads=0):
     from cost_ms.runtime import init_runtime
     if threads:
         ms.set_context(runtime_num_threads=threads)
-    init_runtime("CPU", "graph", d.cfg["run"]["seed"])
+    init_runtime("CPU", "graph", d.cfg.run.seed)
     net, vocab, index = cost_ms_net(d)
     out = {"params": int(sum(p.size for p in net.trainable_params())), "threads": ms.get_context("runtime_num_threads")}
-    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc["lr"], weight_decay=d.gc["weight_decay"])
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=d.gc.lr, weight_decay=d.gc.weight_decay)
     micro = micro_batch_policy(d.micro_fixed, d.micro_tokens)
     step = make_train_step(Seq2SeqWithLoss(net), opt, jit=True, mean_outputs=2, micro_batches=micro)
-    widths = d.buckets if lengths == "data" else [d.gc["max_history"]]
+    widths = d.buckets if lengths == "data" else [d.gc.max_history]
     out["micro_batches"] = {str(b): micro(d.idx.shape[1], b * d.length) if callable(micro) else micro for b in widths}
     net.set_train(True)
     out.update(_time_training(lambda i: step(*(Tensor(a) for a in d.batch(i, lengths)))[0],
@@ -272,7 +273,7 @@ def twin(d):
     import torch
 
     from torch_twin import PrefixTable, beam_search, create_twin
-    torch.manual_seed(d.cfg["run"]["seed"])
+    torch.manual_seed(d.cfg.run.seed)
     model = create_twin(d.gc, d.vocab_size, d.src_len, d.length)
     table = PrefixTable(d.sid, d.level_sizes)
 
@@ -286,7 +287,7 @@ def torch_trainer(d, model):
     import torch
 
     from torch_twin import loss_and_accuracy
-    opt = torch.optim.AdamW(model.parameters(), lr=d.gc["lr"], eps=1e-6, weight_decay=d.gc["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=d.gc.lr, eps=1e-6, weight_decay=d.gc.weight_decay)
 
     def run(i):
         model.train()
@@ -326,7 +327,7 @@ def run_check(d):
     from cost_ms.generator.transformer import Seq2SeqWithLoss
     from cost_ms.runtime import init_runtime
     from torch_twin import copy_from_mindspore, loss_and_accuracy
-    init_runtime("CPU", "graph", d.cfg["run"]["seed"])
+    init_runtime("CPU", "graph", d.cfg.run.seed)
     net, vocab, index = cost_ms_net(d)
     model, search = twin(d)
     copy_from_mindspore(model, net)

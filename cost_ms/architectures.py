@@ -39,6 +39,10 @@ class Architecture:
     def check(self, gc):
         """Raise :class:`CostError` when ``gc`` (the ``generator`` section) is bad for this architecture."""
 
+    def settings(self, gc):
+        """The ``generator`` keys that shape this architecture's training (its checkpoints' resume key)."""
+        return {k: v for k, v in gc.to_dict().items() if k != "ckpt_every_steps"}
+
     def folder(self, tokenizer_tag):
         """The train stage's folder name under the run folder."""
         return f"generator-{self.name}-{tokenizer_tag}"
@@ -85,9 +89,10 @@ class Architecture:
 class Tiger(Architecture):
     name = "tiger"
 
-    def check(self, gc):
-        if gc["d_model"] % gc["num_heads"] and gc["head_dim"] is None:
-            raise CostError("generator.d_model must be divisible by generator.num_heads (or set generator.head_dim)")
+    def settings(self, gc):
+        # without the keys added with the causal generator, which TIGER does not read: checkpoints made before
+        # them keep their resume key
+        return {k: v for k, v in super().settings(gc).items() if k not in ("arch", "window_stride")}
 
     def folder(self, tokenizer_tag):
         return f"generator-{tokenizer_tag}"        # the name runs had before there was a second architecture
@@ -102,10 +107,10 @@ class Tiger(Architecture):
 
     def builder(self, item_tok, gc, vocab):
         from .generator.samples import SampleBuilder
-        return SampleBuilder(item_tok, gc["max_history"], vocab)
+        return SampleBuilder(item_tok, gc.max_history, vocab)
 
     def src_len(self, gc, vocab):
-        return gc["max_history"] * vocab.length + (1 if gc["user_buckets"] else 0)
+        return gc.max_history * vocab.length + (1 if gc.user_buckets else 0)
 
     def src_widths(self, buckets, vocab, src_len):
         return [b * vocab.length for b in buckets[:-1]] + [src_len]
@@ -136,13 +141,11 @@ class Causal(Architecture):
     name = "causal"
 
     def check(self, gc):
-        if gc["d_model"] % gc["num_heads"] and gc["head_dim"] is None:
-            raise CostError("generator.d_model must be divisible by generator.num_heads (or set generator.head_dim)")
-        if gc["user_buckets"]:
+        if gc.user_buckets:
             raise CostError("generator.user_buckets must be 0 with generator.arch causal (no user token there)")
-        if not 1 <= gc["window_stride"] <= gc["max_history"]:
-            raise CostError(f"generator.window_stride must be in 1..generator.max_history ({gc['max_history']}), "
-                            f"got {gc['window_stride']!r}")
+        if not 1 <= gc.window_stride <= gc.max_history:
+            raise CostError(f"generator.window_stride must be in 1..generator.max_history ({gc.max_history}), "
+                            f"got {gc.window_stride!r}")
 
     def network(self, gc, vocab):
         from .generator.causal import create_causal
@@ -154,10 +157,10 @@ class Causal(Architecture):
 
     def builder(self, item_tok, gc, vocab):
         from .generator.samples import WindowBuilder
-        return WindowBuilder(item_tok, gc["max_history"], gc["window_stride"])
+        return WindowBuilder(item_tok, gc.max_history, gc.window_stride)
 
     def src_len(self, gc, vocab):
-        return 1 + gc["max_history"] * vocab.length
+        return 1 + gc.max_history * vocab.length
 
     def src_widths(self, buckets, vocab, src_len):
         return [1 + b * vocab.length for b in buckets[:-1]] + [src_len]
@@ -187,5 +190,5 @@ ARCHS.register(Causal.name)(Causal())
 
 
 def get_arch(gc):
-    """The registered architecture of ``gc["arch"]`` (a one-line error naming the choices when unknown)."""
-    return ARCHS.get(gc["arch"])
+    """The registered architecture of ``gc.arch`` (a one-line error naming the choices when unknown)."""
+    return ARCHS.get(gc.arch)

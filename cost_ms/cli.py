@@ -40,9 +40,9 @@ def _init(cfg, args, fresh_folder=None, cpu_threads=0):
 
     from .parallel import init_world
     from .runtime import init_runtime
-    init_runtime(cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"], cpu_threads,
-                 cfg["run"]["cpu_host_blocking"])
-    w = init_world(cfg["run"]["data_parallel"])
+    init_runtime(cfg.run.device, cfg.run.mode, cfg.run.seed, cpu_threads,
+                 cfg.run.cpu_host_blocking)
+    w = init_world(cfg.run.data_parallel)
     if fresh_folder and args.fresh:
         if w.is_main:
             shutil.rmtree(fresh_folder, ignore_errors=True)
@@ -54,7 +54,7 @@ def _init(cfg, args, fresh_folder=None, cpu_threads=0):
 @command("prepare", "read a raw data set, filter, split leave-one-out")
 def cmd_prepare(cfg, stages, args):
     from .data import create_dataset, save, summary
-    prep = create_dataset(cfg["dataset"])
+    prep = create_dataset(cfg.dataset)
     save(prep, stages.data)
     print(f"prepared {summary(prep)} -> {stages.data}")
 
@@ -63,11 +63,11 @@ def cmd_prepare(cfg, stages, args):
 def cmd_embed(cfg, stages, args):
     from .embeddings import embed_dataset, embeddings_current
     prep = stages.prepared()
-    ec = cfg["embed"]
-    if not args.fresh and embeddings_current(stages.embed, prep, ec["model"], ec["normalize"]):
+    ec = cfg.embed
+    if not args.fresh and embeddings_current(stages.embed, prep, ec.model, ec.normalize):
         print(f"embeddings in {stages.embed} are up to date (--fresh to recompute)")
         return
-    emb = embed_dataset(prep, stages.embed, ec["model"], ec["batch_size"], ec["normalize"], ec["device"])
+    emb = embed_dataset(prep, stages.embed, ec.model, ec.batch_size, ec.normalize, ec.device)
     print(f"embedded {emb.shape[0]} items, dim {emb.shape[1]} -> {stages.embed}")
 
 
@@ -76,7 +76,7 @@ def cmd_views(cfg, stages, args):
     from .data import attributes_file
     from .views import build_views
     prep = stages.prepared()
-    entries = build_views(prep, cfg["views"], stages.views, cfg["run"]["seed"], attributes_file(cfg["dataset"]))
+    entries = build_views(prep, cfg.views, stages.views, cfg.run.seed, attributes_file(cfg.dataset))
     for name, info in entries.items():
         print(f"view {name}: {prep.num_items} x {info['dim']} ({info.get('source', '')})")
     print(f"views -> {stages.views}")
@@ -90,11 +90,11 @@ def cmd_tokenize(cfg, stages, args):
     from .tokenizer.run import run_tokenize
     prep = stages.prepared()
     emb, emb_meta = stages.embeddings(prep)
-    tc = cfg["tokenizer"]
+    tc = cfg.tokenizer
     # SimCIT's views are checked before anything is written or trained
     names = get_method(tc).views(tc)
     views = stages.item_views(prep, names, emb) if names else None
-    w = _init(cfg, args, fresh_folder=stages.tokenize, cpu_threads=cfg["run"]["tokenizer_cpu_threads"])
+    w = _init(cfg, args, fresh_folder=stages.tokenize, cpu_threads=cfg.run.tokenizer_cpu_threads)
     _, rep = run_tokenize(cfg, prep, emb, emb_meta, stages.tokenize, views=views)
     if not w.is_main:
         return
@@ -108,11 +108,11 @@ def cmd_train(cfg, stages, args):
     from .generator import format_table, run_evaluate, run_train
     prep = stages.prepared()
     sid = stages.semantic_ids(prep)
-    w = _init(cfg, args, fresh_folder=stages.generator, cpu_threads=cfg["run"]["generator_cpu_threads"])
+    w = _init(cfg, args, fresh_folder=stages.generator, cpu_threads=cfg.run.generator_cpu_threads)
     inputs, net, _, _ = run_train(cfg, stages, prep, sid)
     metrics = run_evaluate(cfg, inputs, net, stages.generator, warn=False)
     if w.is_main:
-        print(format_table(metrics, cfg["eval"]["ks"]))
+        print(format_table(metrics, cfg.eval.ks))
         print(f"run folder: {stages.generator}")
 
 
@@ -123,11 +123,11 @@ def cmd_evaluate(cfg, stages, args):
     from .generator import GeneratorInputs, build_network, format_table, run_evaluate
     prep = stages.prepared()
     sid = stages.semantic_ids(prep)
-    w = _init(cfg, args, cpu_threads=cfg["run"]["generator_cpu_threads"])
+    w = _init(cfg, args, cpu_threads=cfg.run.generator_cpu_threads)
     inputs = GeneratorInputs(cfg, prep, sid)
     metrics = run_evaluate(cfg, inputs, build_network(cfg, inputs), stages.generator)
     if w.is_main:
-        print(format_table(metrics, cfg["eval"]["ks"]))
+        print(format_table(metrics, cfg.eval.ks))
         print(f"metrics -> {os.path.join(stages.generator, 'metrics.json')}")
 
 
@@ -141,7 +141,7 @@ def cmd_baseline(cfg, stages, args):
     w = _init(cfg, args, fresh_folder=folder)
     metrics = run_baseline(cfg, prep, args.model, folder)
     if w.is_main:
-        print(format_table(metrics, cfg["eval"]["ks"]))
+        print(format_table(metrics, cfg.eval.ks))
         print(f"metrics -> {folder}/metrics.json")
 
 

@@ -112,7 +112,8 @@ def staged_dir(final):
 
 
 def dump_config(cfg):
-    """A resolved config as the YAML saved beside every output and checkpoint (keys in schema order)."""
+    """A resolved config (the dict of ``Config.to_dict()``) as the YAML saved beside every output and checkpoint
+    (keys in schema order)."""
     import yaml
     return yaml.safe_dump(cfg, sort_keys=False)
 

@@ -25,7 +25,7 @@ from .tokenizer import get_method
 
 def tokenizer_tag(cfg):
     """``tokenize-<tag>``: what the semantic IDs depend on, named by the tokenizer method."""
-    return get_method(cfg["tokenizer"]).tag(cfg["tokenizer"], model_tag(cfg["embed"]["model"]))
+    return get_method(cfg.tokenizer).tag(cfg.tokenizer, model_tag(cfg.embed.model))
 
 
 def check_settings(folder, stage, section, current):
@@ -56,11 +56,11 @@ class Stages:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.root = cfg["run"]["out"] or os.path.join("runs", cfg["dataset"]["name"])
+        self.root = cfg.run.out or os.path.join("runs", cfg.dataset.name)
         self.data = os.path.join(self.root, "data")
-        self.embed = os.path.join(self.root, f"embed-{model_tag(cfg['embed']['model'])}")
+        self.embed = os.path.join(self.root, f"embed-{model_tag(cfg.embed.model)}")
         self.tokenize = os.path.join(self.root, f"tokenize-{tokenizer_tag(cfg)}")
-        self.generator = os.path.join(self.root, get_arch(cfg["generator"]).folder(tokenizer_tag(cfg)))
+        self.generator = os.path.join(self.root, get_arch(cfg.generator).folder(tokenizer_tag(cfg)))
         self.views = os.path.join(self.root, "views")
 
     def baseline(self, model):
@@ -91,7 +91,7 @@ class Stages:
         """The tokenize stage's semantic IDs, refused if that stage ran with other tokenizer settings."""
         from .tokenizer.semantic_ids import load_semantic_ids
         sid, _ = load_semantic_ids(self.tokenize, prep.name, prep.num_items)
-        check_settings(self.tokenize, "tokenize", "tokenizer", self.cfg["tokenizer"])
+        check_settings(self.tokenize, "tokenize", "tokenizer", self.cfg.tokenizer.to_dict())
         return sid
 
     def relative(self, stage, start):

@@ -9,6 +9,13 @@ sys.path.insert(0, ROOT)
 SHARED = os.environ.get("COST_MS_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
 
 
+def base_config(*overrides):
+    """``configs/base.yaml`` (with ``--set`` style ``overrides``) as a Config; a test changes a section with
+    ``.replace(key=value)``."""
+    from cost_ms.config import load_config
+    return load_config(os.path.join(ROOT, "configs", "base.yaml"), list(overrides))
+
+
 def shared(name):
     """Path of a real data set under ../shared/data, or skip the test when it is absent."""
     path = os.path.join(SHARED, name)

@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 from cost_ms.config import load_config  # noqa: E402
 from cost_ms.data.dataset import Prepared  # noqa: E402
@@ -27,7 +28,7 @@ GLOBAL_BATCH = 64
 TC = dict(loss="co", hidden=[32, 16], latent_dim=8, levels=2, codebook_size=8, shared_codebook=False, beta=0.25,
           alpha=0.1, tau=0.1, lr=1e-3, weight_decay=0.0, epochs=2, kmeans_init=True, kmeans_iters=20,
           reseed_dead_codes=False, ckpt_every_steps=0, global_negatives=True, neighbours=5, kmeans_init_rows=0,
-          center_inputs=False)
+          center_inputs=False)           # tokenizer keys set over base.yaml's, with the per-worker batch_size
 GEN = ["generator.enc_layers=1", "generator.dec_layers=1", "generator.d_model=32", "generator.num_heads=2",
        "generator.head_dim=16", "generator.ffn_dim=64", "generator.dropout=0.0", "generator.max_history=4",
        "generator.epochs=1", "generator.warmup_steps=2", "generator.beam_size=10", "generator.eval_batch_size=8",
@@ -59,12 +60,12 @@ def main(out, mode):
     w = init_world(mode == "dp")
     per_worker = GLOBAL_BATCH // w.size
     emb, prep = toy_data()
-    net, hist = train_rqvae(dict(TC, batch_size=per_worker), emb, os.path.join(out, f"tok-{mode}"), seed=0,
-                            progress=False)
+    base = load_config(os.path.join(ROOT, "configs", "base.yaml"))
+    net, hist = train_rqvae(base.tokenizer.replace(**TC, batch_size=per_worker), emb, os.path.join(out, f"tok-{mode}"),
+                            seed=0, progress=False)
     tok = {f"tok/{k}": v for k, v in params(net).items()}
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cfg = load_config(os.path.join(root, "configs", "ml-100k.yaml"), GEN + [f"generator.batch_size={per_worker}"])
+    cfg = load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), GEN + [f"generator.batch_size={per_worker}"])
     sid = np.stack([np.arange(120) // 16, (np.arange(120) // 2) % 8, np.arange(120) % 2], 1)
     inputs = GeneratorInputs(cfg, prep, sid)
     net = build_network(cfg, inputs)

@@ -23,6 +23,7 @@ TINY = ["--set", "dataset.max_items=150", "--set", "tokenizer.epochs=2", "--set"
         "--set", "tokenizer.codebook_size=8", "--set", "generator.epochs=1", "--set", "generator.enc_layers=1",
         "--set", "generator.dec_layers=1", "--set", "generator.d_model=32", "--set", "generator.num_heads=2",
         "--set", "generator.head_dim=16", "--set", "generator.ffn_dim=64", "--set", "generator.max_history=5",
+        "--set", "generator.length_buckets=[]",
         "--set", "generator.beam_size=10", "--set", "eval.ks=[5,10]", "--set", "generator.valid_users=50", "-q"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", GLOG_v="3", TOKENIZERS_PARALLELISM="false")
 

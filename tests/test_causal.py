@@ -148,3 +148,12 @@ def test_each_architecture_trains_in_its_own_folder():
     tiger, causal = (Stages(load_config(path, [f"generator.arch={a}"])).generator for a in ("tiger", "causal"))
     assert os.path.basename(tiger) == "generator-minilm-rqvae-co"       # the folder TIGER runs always had
     assert os.path.basename(causal) == "generator-causal-minilm-rqvae-co"
+
+
+def test_tigers_resume_key_is_the_one_its_checkpoints_had_before_there_were_two_architectures():
+    import os
+    from cost_ms.config import load_config
+    from tests.conftest import ROOT
+    gc = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml")).generator
+    assert set(ARCHS.get("tiger").settings(gc)) == set(gc.to_dict()) - {"arch", "window_stride", "ckpt_every_steps"}
+    assert {"arch", "window_stride"} <= set(CAUSAL.settings(gc))

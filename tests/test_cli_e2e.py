@@ -13,7 +13,8 @@ SMALL = ["--set", "dataset.max_items=150", "--set", "tokenizer.epochs=3", "--set
          "--set", "generator.epochs=2", "--set", "generator.enc_layers=1", "--set", "generator.dec_layers=1",
          "--set", "generator.d_model=32", "--set", "generator.num_heads=2", "--set", "generator.head_dim=16",
          "--set", "generator.ffn_dim=64", "--set", "generator.batch_size=128", "--set", "generator.eval_every=1",
-         "--set", "generator.max_history=5", "--set", "generator.warmup_steps=10"]
+         "--set", "generator.max_history=5", "--set", "generator.length_buckets=[]",
+         "--set", "generator.warmup_steps=10"]
 
 
 def cli(*args, check=True):

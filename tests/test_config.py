@@ -5,7 +5,7 @@ import pytest
 
 from cost_ms.config import load_config, parse_set
 from cost_ms.errors import CostError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, base_config
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 
@@ -15,18 +15,18 @@ def test_every_config_loads():
     names = set()
     for path in CONFIGS:
         cfg = load_config(path)
-        names.add(cfg["dataset"]["name"])
-        assert cfg["tokenizer"]["levels"] >= 1
+        names.add(cfg.dataset.name)
+        assert cfg.tokenizer.levels >= 1
     assert {"ml-100k", "ml-latest-small", "amazon-office", "amazon-beauty", "mind", "amazon"} <= names
 
 
 def test_set_overrides_and_types():
     cfg = load_config(os.path.join(ROOT, "configs", "amazon-office.yaml"),
                       ["tokenizer.loss=re", "tokenizer.lr=1e-3", "tokenizer.hidden=[64,32]", "generator.epochs=3"])
-    assert cfg["tokenizer"]["loss"] == "re"
-    assert cfg["tokenizer"]["lr"] == pytest.approx(1e-3)
-    assert cfg["tokenizer"]["hidden"] == [64, 32]
-    assert cfg["generator"]["epochs"] == 3
+    assert cfg.tokenizer.loss == "re"
+    assert cfg.tokenizer.lr == pytest.approx(1e-3)
+    assert cfg.tokenizer.hidden == [64, 32]
+    assert cfg.generator.epochs == 3
     assert parse_set(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
 
 
@@ -57,9 +57,9 @@ def test_early_stop_follows_the_cut_offs():
     """The default early-stopping metric is ndcg@10, or ndcg at the first cut-off when 10 is not computed."""
     from cost_ms.config import load_config
     cfg = os.path.join(ROOT, "configs", "ml-100k.yaml")
-    assert load_config(cfg)["eval"]["early_stop"] == "ndcg@10"
-    assert load_config(cfg, ["eval.ks=[5,20]"])["eval"]["early_stop"] == "ndcg@5"
-    assert load_config(cfg, ["eval.ks=[5,20]", "eval.early_stop=recall@20"])["eval"]["early_stop"] == "recall@20"
+    assert load_config(cfg).eval.early_stop == "ndcg@10"
+    assert load_config(cfg, ["eval.ks=[5,20]"]).eval.early_stop == "ndcg@5"
+    assert load_config(cfg, ["eval.ks=[5,20]", "eval.early_stop=recall@20"]).eval.early_stop == "recall@20"
 
 
 def test_extends_merges_over_another_experiment(tmp_path):
@@ -67,11 +67,11 @@ def test_extends_merges_over_another_experiment(tmp_path):
     (tmp_path / "a.yaml").write_text("dataset:\n  name: amazon-office\ngenerator:\n  d_model: 64\n  epochs: 3\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\ngenerator:\n  epochs: 5\n")
     cfg = load_config(str(tmp_path / "b.yaml"), ["generator.dropout=0.2"])
-    assert cfg["dataset"]["name"] == "amazon-office" and cfg["generator"]["d_model"] == 64
-    assert cfg["generator"]["epochs"] == 5 and cfg["generator"]["dropout"] == pytest.approx(0.2)
+    assert cfg.dataset.name == "amazon-office" and cfg.generator.d_model == 64
+    assert cfg.generator.epochs == 5 and cfg.generator.dropout == pytest.approx(0.2)
     simcit = load_config(os.path.join(ROOT, "configs", "amazon-office-simcit.yaml"))
     office = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml"))
-    assert simcit["tokenizer"]["method"] == "simcit" and simcit["generator"] == office["generator"]
+    assert simcit.tokenizer.method == "simcit" and simcit.generator == office.generator
     (tmp_path / "c.yaml").write_text("extends: d.yaml\n")
     (tmp_path / "d.yaml").write_text("extends: c.yaml\n")
     with pytest.raises(CostError, match="makes a cycle"):
@@ -86,8 +86,8 @@ def test_extends_merges_over_another_experiment(tmp_path):
 
 def test_tokenizer_health_keys_are_checked():
     cfg = os.path.join(ROOT, "configs", "amazon-office-cpu.yaml")
-    assert load_config(cfg)["tokenizer"]["center_inputs"] is True
-    assert load_config(cfg, ["tokenizer.kmeans_init_rows=-1"])["tokenizer"]["kmeans_init_rows"] == -1
+    assert load_config(cfg).tokenizer.center_inputs is True
+    assert load_config(cfg, ["tokenizer.kmeans_init_rows=-1"]).tokenizer.kmeans_init_rows == -1
     with pytest.raises(CostError, match="kmeans_init_rows must be"):
         load_config(cfg, ["tokenizer.kmeans_init_rows=10"])
     with pytest.raises(CostError, match="unknown tokenizer.method 'simcat'"):
@@ -149,3 +149,127 @@ def test_cpu_host_blocking_must_be_a_boolean():
     from cost_ms.config import load_config
     with pytest.raises(CostError, match="config key 'run.cpu_host_blocking' in --set must be bool"):
         load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), ["run.cpu_host_blocking=null"])
+
+
+# ------------------------------------------------------------------ typed config
+def test_each_section_dataclass_has_the_keys_of_its_base_yaml_section():
+    """Field names (and order) are base.yaml's keys, so the schema and the dataclasses cannot drift; each
+    field's annotation takes the default base.yaml gives it."""
+    import dataclasses
+    import typing
+
+    import yaml
+
+    from cost_ms.config import SECTIONS, Config
+    with open(os.path.join(ROOT, "configs", "base.yaml")) as f:
+        base = yaml.safe_load(f)
+    assert [f.name for f in dataclasses.fields(Config)] == list(base) == list(SECTIONS)
+    for name, cls in SECTIONS.items():
+        assert cls.NAME == name and typing.get_type_hints(Config)[name] is cls
+        assert [f.name for f in dataclasses.fields(cls)] == list(base[name]), name
+        hints = typing.get_type_hints(cls)
+        for key, default in base[name].items():
+            hint = hints[key]
+            kinds = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+            kinds = tuple(typing.get_origin(k) or k for k in kinds)
+            assert isinstance(default, kinds), f"{name}.{key}: {default!r} is not {hint}"
+
+
+def _merged_the_old_way(path):
+    """The resolved dict as the loader built it before configs were typed: base.yaml deep-updated with the
+    experiment file's values (ints for float keys made floats) and eval.early_stop named."""
+    import yaml
+    with open(os.path.join(ROOT, "configs", "base.yaml")) as f:
+        merged = yaml.safe_load(f)
+    with open(path) as f:
+        over = yaml.safe_load(f) or {}
+    chain = [over]
+    while "extends" in chain[-1]:
+        with open(os.path.join(os.path.dirname(path), chain[-1].pop("extends"))) as f:
+            chain.append(yaml.safe_load(f))
+    for layer in reversed(chain):
+        for section, values in layer.items():
+            for key, value in values.items():
+                merged[section][key] = float(value) if isinstance(merged[section][key], float) else value
+    ks = merged["eval"]["ks"]
+    merged["eval"]["early_stop"] = merged["eval"]["early_stop"] or f"ndcg@{10 if 10 in ks else ks[0]}"
+    return merged
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_hashes_resume_keys_and_saved_config_are_unchanged_by_typing(path, tmp_path):
+    """What config_hash, the resume keys and the saved config.yaml are made from is byte for byte the dict of
+    before (same keys, base.yaml order, value types), so earlier run folders and checkpoints still match; the
+    dump loads back into an equal Config."""
+    import json
+
+    import yaml
+
+    from cost_ms.config import dump, load_saved
+    from cost_ms.io import config_hash
+    old, cfg = _merged_the_old_way(path), load_config(path)
+    new = cfg.to_dict()
+    assert json.dumps(new) == json.dumps(old)                       # order and types (1.0 is not 1) too
+    assert config_hash(new) == config_hash(old)
+    for section in old:
+        assert config_hash(getattr(cfg, section).to_dict()) == config_hash(old[section])
+    assert dump(cfg) == yaml.safe_dump(old, sort_keys=False)
+    (tmp_path / "config.yaml").write_text(dump(cfg))
+    assert load_saved(str(tmp_path / "config.yaml")) == cfg
+
+
+def test_keys_added_since_a_run_take_their_defaults_when_its_config_loads(tmp_path):
+    import yaml
+
+    from cost_ms.config import load_saved
+    cfg = load_config(os.path.join(ROOT, "configs", "amazon-office-cpu.yaml"), ["generator.max_train_steps=3"])
+    older = cfg.to_dict()
+    del older["run"]["cpu_host_blocking"], older["views"]              # a run made before these keys existed
+    (tmp_path / "older.yaml").write_text(yaml.safe_dump(older, sort_keys=False))
+    back = load_saved(str(tmp_path / "older.yaml"))
+    assert back.run.cpu_host_blocking is True and back.views == base_config().views
+    assert back.generator.max_train_steps == 3
+
+
+def test_a_saved_config_of_another_version_is_refused_with_the_remake_command(tmp_path, capsys):
+    from cost_ms.config import dump, load_saved
+    from cost_ms.errors import StaleStage, report
+    cfg = load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"))
+    path = tmp_path / "config.yaml"
+    path.write_text(dump(cfg).replace("generator:\n", "generator:\n  retired_knob: 3\n"))
+    with pytest.raises(StaleStage, match=r"config.yaml was written by another version of cost-ms \(unknown config "
+                                         r"key 'generator.retired_knob' in this file; known keys here: arch, batch_size, "):
+        load_saved(str(path))
+    assert report(load_saved, str(path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run `python -m cost_ms train CONFIG --fresh` to replace it" in err
+
+
+def test_length_buckets_above_max_history_are_refused():
+    ml = os.path.join(ROOT, "configs", "ml-100k.yaml")                      # max_history 10
+    assert load_config(ml, ["generator.length_buckets=[5,10]"]).generator.length_buckets == [5, 10]
+    with pytest.raises(CostError, match=r"^generator.length_buckets \[5, 11\] go above generator.max_history \(10\)"):
+        load_config(ml, ["generator.length_buckets=[5,11]"])
+    with pytest.raises(CostError, match="go above generator.max_history"):
+        load_config(ml, ["generator.max_history=5"])                        # the default [5, 10]
+
+
+def test_replace_makes_a_new_checked_config_and_configs_are_frozen():
+    import dataclasses
+    import operator
+    cfg = load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), ["run.out=runs/x"])
+    new = cfg.replace(generator={"max_train_steps": 3, "lr": 1}, run={"out": None})
+    assert (new.generator.max_train_steps, new.generator.lr, new.run.out) == (3, 1.0, None)
+    assert isinstance(new.generator.lr, float) and cfg.generator.max_train_steps == 300 and cfg.run.out == "runs/x"
+    assert new.tokenizer == cfg.tokenizer and cfg.tokenizer.replace(levels=2).levels == 2
+    for bad, message in (({"generator": {"beam_size": 10}}, r"generator.beam_size \(10\) must be >="),
+                         ({"generator": {"epoks": 1}}, "unknown config key 'generator.epoks' in replace()"),
+                         ({"generator": {"epochs": "3"}}, "config key 'generator.epochs' in replace.. must be int")):
+        with pytest.raises(CostError, match=message):
+            cfg.replace(**bad)
+    with pytest.raises(CostError, match="tokenizer.levels must be a whole number >= 1, got 0"):
+        cfg.tokenizer.replace(levels=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.generator.beam_size = 5
+    with pytest.raises(TypeError, match="not subscriptable"):
+        operator.getitem(cfg, "generator")

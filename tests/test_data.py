@@ -14,9 +14,7 @@ from tests.conftest import ROOT, shared
 
 
 def dataset_cfg(name, **kw):
-    cfg = load_config(os.path.join(ROOT, "configs", f"{name}.yaml"))["dataset"]
-    cfg.update(kw)
-    return cfg
+    return load_config(os.path.join(ROOT, "configs", f"{name}.yaml")).dataset.replace(**kw)
 
 
 def test_template_drops_empty_fields():
@@ -65,7 +63,7 @@ def _write_lcrec(folder, prefix, inter, items, attrs=None):
 
 def lcrec_cfg(path, prefix, **kw):
     """The dataset section of configs/amazon-office.yaml switched to the generic lcrec-json loader."""
-    return dataset_cfg("amazon-office", **kw) | {"name": "lcrec-json", "path": path, "prefix": prefix}
+    return dataset_cfg("amazon-office", **kw).replace(name="lcrec-json", path=path, prefix=prefix)
 
 
 TOY_INTER = {"1": [12, 10, 11], "0": [10, 13, 14, 12], "2": [11, 10], "3": [14, 13, 11]}
@@ -170,7 +168,7 @@ def test_mind_parser_on_real_fragment():
     seqs = parse_behaviors(os.path.join(folder, "behaviors.tsv"))
     assert len(seqs) == 4637
     assert all(len(s) == len(set(s)) for s in seqs.values())
-    text = render(dataset_cfg("mind")["text_template"], rec)
+    text = render(dataset_cfg("mind").text_template, rec)
     assert text.startswith("Item category: news, newspolitics. Title: New Florida Majority")
 
 

@@ -81,6 +81,7 @@ def test_distribute_script_end_to_end(tmp_path):
             "--set", "generator.epochs=1", "--set", "generator.enc_layers=1", "--set", "generator.dec_layers=1",
             "--set", "generator.d_model=32", "--set", "generator.num_heads=2", "--set", "generator.head_dim=16",
             "--set", "generator.ffn_dim=64", "--set", "generator.batch_size=64", "--set", "generator.max_history=5",
+            "--set", "generator.length_buckets=[]",
             "--set", "generator.beam_size=10", "--set", "eval.ks=[5,10]",
             "--set", "run.generator_cpu_threads=1"]    # one kernel thread per worker: the CPU recipe
     env = dict(_env(), LOG_DIR=str(tmp_path / "logs"), MASTER_PORT=str(_free_port()), HF_HUB_OFFLINE="1",

@@ -7,6 +7,7 @@ from cost_ms.architectures import ARCHS
 from cost_ms.generator.beam_search import BeamSearcher, PrefixIndex
 from cost_ms.reference.decoding import brute_force_topk_ref
 from cost_ms.metrics import popular_top_items
+from tests.conftest import base_config
 from tests.test_beam_search import setup
 
 TIGER = ARCHS.get("tiger")
@@ -133,7 +134,8 @@ def test_sasrec_masks_the_whole_history_before_the_top_k(graph_mode):
     hist = {str(u): rng.choice(n, rng.integers(1, 9), replace=False).tolist() for u in range(7)}
     hist["full"] = list(range(n - 3))                       # leaves 3 items: fewer than k
     users = sorted(hist)
-    ev = SASRecEvaluator(net, _Inputs(n, hist, {u: 0 for u in users}), {"max_len": max_len, "eval_batch_size": 3}, k)
+    bc = base_config().baseline.replace(max_len=max_len, eval_batch_size=3)
+    ev = SASRecEvaluator(net, _Inputs(n, hist, {u: 0 for u in users}), bc, k)
     net.set_train(False)
     scores = net(Tensor(left_pad([hist[u] for u in users], max_len))).asnumpy()[:, -1, 1:].astype(np.float64)
     raw = ev.top_items([hist[u] for u in users], exclude_history=False)

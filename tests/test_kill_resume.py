@@ -28,7 +28,8 @@ SMALL = ["--set", "dataset.max_items=400", "--set", "dataset.max_seq_len=12", "-
          "--set", "generator.enc_layers=1", "--set", "generator.dec_layers=1", "--set", "generator.d_model=32",
          "--set", "generator.num_heads=2", "--set", "generator.head_dim=16", "--set", "generator.ffn_dim=64",
          "--set", "generator.dropout=0.0", "--set", "generator.batch_size=64", "--set", "generator.epochs=2",
-         "--set", "generator.max_history=5", "--set", "generator.warmup_steps=10", "--set", "generator.eval_every=1",
+         "--set", "generator.max_history=5", "--set", "generator.length_buckets=[]",
+         "--set", "generator.warmup_steps=10", "--set", "generator.eval_every=1",
          "--set", "generator.ckpt_every_steps=5", "--set", "generator.valid_users=100",
          "--set", "generator.beam_size=10", "--set", "generator.eval_batch_size=64", "--set", "eval.ks=[5,10]", "-q"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", GLOG_v="3", TOKENIZERS_PARALLELISM="false")
@@ -160,7 +161,7 @@ def test_mid_epoch_checkpoint_resumes_exactly(graph_mode, tmp_path):
     from cost_ms.tokenizer.trainer import encode_items, train_rqvae
     emb = clusters()                                   # 300 rows, batch 64: 4 steps an epoch, checkpoints at 2
     net_a, hist_a = train_rqvae(TC, emb, str(tmp_path / "a"), seed=1, progress=False)
-    train_rqvae(dict(TC, epochs=3), emb, str(tmp_path / "b"), seed=1, progress=False, keep=100)
+    train_rqvae(TC.replace(epochs=3), emb, str(tmp_path / "b"), seed=1, progress=False, keep=100)
     ckpt = tmp_path / "b" / "ckpt"
     for name in os.listdir(ckpt):                      # drop everything after epoch 2, step 2
         if int(name[5:13]) > 2 * 4 + 2:

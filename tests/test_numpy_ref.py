@@ -8,6 +8,7 @@ from cost_ms.tokenizer.cells import RQVAE, RQVAEWithLoss
 from cost_ms.reference.tokenizer import (mlp_weights, dedup_ref, l_cl_ref, l_co_ref, l_mse_ref, l_re_ref, l_rq_ref, mlp_ref,
                                          rq_decode_ref, rq_encode_ref, rq_levels_ref)
 from cost_ms.tokenizer.semantic_ids import dedup_codes
+from tests.conftest import base_config
 
 
 def _case(rng, b=64, d=16, m=3, k=8):
@@ -100,7 +101,8 @@ def test_kmeans_initialised_levels_reduce_mean_error(graph_mode, rng):
     from cost_ms.tokenizer.trainer import kmeans_init
     net = RQVAE(24, [16], 8, 4, 16)
     x = rng.normal(size=(256, 24)).astype(np.float32)
-    kmeans_init(net, x, {"shared_codebook": False, "levels": 4, "codebook_size": 16, "kmeans_iters": 50}, 0)
+    tc = base_config().tokenizer.replace(shared_codebook=False, levels=4, codebook_size=16, kmeans_iters=50)
+    kmeans_init(net, x, tc, 0)
     z = net.encoder(Tensor(x)).asnumpy()
     books = net.quantizer.codebooks().asnumpy()
     errors = [((z - rq_decode_ref(rq_encode_ref(z, books[:m]), books[:m])) ** 2).sum(1).mean() for m in range(1, 5)]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cost_ms.config import load_config, parse_set
+from cost_ms.config import Config, load_config, parse_set, schema
 from cost_ms.data.amazon_raw import _records
 from cost_ms.data.mind import parse_behaviors, parse_news
 from cost_ms.data.text import render
@@ -18,7 +18,7 @@ from cost_ms.errors import CostError
 from tests.conftest import ROOT
 
 BASE = os.path.join(ROOT, "configs", "base.yaml")
-SCHEMA = load_config(BASE)
+SCHEMA = schema()
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 identifiers = st.text(string.ascii_lowercase + "_", min_size=1, max_size=12)
 
@@ -53,7 +53,7 @@ def test_wrong_types_are_refused(key, value):
        value=st.integers(1, 10 ** 9))
 def test_int_overrides_round_trip(key, value):
     section, name = key.split(".")
-    assert load_config(BASE, [f"{key}={value}"])[section][name] == value
+    assert load_config(BASE, [f"{key}={value}"]).to_dict()[section][name] == value
 
 
 @pytest.mark.parametrize("key", ["tokenizer.epochs", "generator.epochs", "tokenizer.kmeans_iters"])
@@ -78,7 +78,7 @@ def test_every_key_gives_a_valid_config_or_one_error_line(key, value):
     except CostError as e:
         assert "\n" not in str(e)
         return
-    assert isinstance(cfg, dict) and set(cfg) == set(SCHEMA)
+    assert isinstance(cfg, Config) and set(cfg.to_dict()) == set(SCHEMA)
 
 
 @FAST
@@ -86,7 +86,7 @@ def test_every_key_gives_a_valid_config_or_one_error_line(key, value):
        value=st.integers(1, 1000))   # > 0: ranges are test_config.py's
 def test_ints_are_accepted_for_floats(key, value):
     section, name = key.split(".")
-    got = load_config(BASE, [f"{key}={value}"])[section][name]
+    got = load_config(BASE, [f"{key}={value}"]).to_dict()[section][name]
     assert isinstance(got, float) and got == value
 
 
@@ -194,10 +194,10 @@ def test_accepted_dataset_values_go_through_a_real_prepare(tmp_path_factory, key
         assert "\n" not in str(e)
         return
     folder = _write_lcrec(tmp_path_factory.mktemp("toy") / "toy", "Toy", TOY_INTER, TOY_ITEMS)
-    section = dict(cfg["dataset"], name="lcrec-json", path=str(folder), prefix="Toy", text_template="Title: {title}.")
+    section = cfg.dataset.replace(name="lcrec-json", path=str(folder), prefix="Toy", text_template="Title: {title}.")
     try:
         prep = create_dataset(section)
     except CostError as e:
         assert "\n" not in str(e)
         return
-    assert prep.num_items >= 1 and all(len(s) >= section["min_seq_len"] for s in prep.sequences.values())
+    assert prep.num_items >= 1 and all(len(s) >= section.min_seq_len for s in prep.sequences.values())

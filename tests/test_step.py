@@ -56,7 +56,7 @@ def test_micro_batches_that_do_not_divide_the_batch_fail_clearly(graph_mode, rng
 def test_micro_batches_config_key_is_checked():
     from cost_ms.config import load_config
     cfg = load_config(CONFIG, ["generator.micro_batches=2"])
-    assert cfg["generator"]["micro_batches"] == 2
+    assert cfg.generator.micro_batches == 2
     with pytest.raises(CostError, match="micro_batches"):
         load_config(CONFIG, ["generator.micro_batches=3"])
 
@@ -89,6 +89,6 @@ def test_micro_batches_chosen_per_batch_shape_match_the_whole_batch(graph_mode, 
 
 def test_micro_batch_tokens_config_key_is_checked():
     from cost_ms.config import load_config
-    assert load_config(CONFIG, ["generator.micro_batch_tokens=2560"])["generator"]["micro_batch_tokens"] == 2560
+    assert load_config(CONFIG, ["generator.micro_batch_tokens=2560"]).generator.micro_batch_tokens == 2560
     with pytest.raises(CostError, match="micro_batch_tokens"):
         load_config(CONFIG, ["generator.micro_batch_tokens=-1"])

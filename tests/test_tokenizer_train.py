@@ -7,11 +7,13 @@ from cost_ms.errors import CostError
 from cost_ms.tokenizer import TOKENIZERS
 from cost_ms.tokenizer.semantic_ids import codebook_stats, neighbourhood_score, tokenizer_report, with_dedup
 from cost_ms.tokenizer.trainer import encode_items, train_rqvae
+from tests.conftest import base_config
 
-TC = dict(loss="co", hidden=[32, 16], latent_dim=8, levels=3, codebook_size=8, shared_codebook=False, beta=0.25,
-          alpha=0.1, tau=0.1, lr=1e-3, weight_decay=0.0, batch_size=64, epochs=4, kmeans_init=True,
-          kmeans_iters=20, reseed_dead_codes=False, ckpt_every_steps=2, global_negatives=False, neighbours=5,
-          kmeans_init_rows=0, center_inputs=False)
+TC = base_config().tokenizer.replace(
+    loss="co", hidden=[32, 16], latent_dim=8, levels=3, codebook_size=8, shared_codebook=False, beta=0.25, alpha=0.1,
+    tau=0.1, lr=1e-3, weight_decay=0.0, batch_size=64, epochs=4, kmeans_init=True, kmeans_iters=20,
+    reseed_dead_codes=False, ckpt_every_steps=2, global_negatives=False, neighbours=5, kmeans_init_rows=0,
+    center_inputs=False)
 
 
 def clusters(n=300, d=24, k=6, seed=0):
@@ -23,7 +25,7 @@ def clusters(n=300, d=24, k=6, seed=0):
 @pytest.mark.parametrize("loss", ["re", "co", "re+co"])
 def test_training_lowers_the_loss(graph_mode, tmp_path, loss):
     emb = clusters()
-    net, hist = train_rqvae(dict(TC, loss=loss, epochs=6), emb, str(tmp_path), seed=0, progress=False)
+    net, hist = train_rqvae(TC.replace(loss=loss, epochs=6), emb, str(tmp_path), seed=0, progress=False)
     assert len(hist) == 6 and hist[-1]["loss"] < hist[0]["loss"]
     assert all(0 <= h["dead_codes"] <= 24 for h in hist)
     codes = encode_items(net, emb, chunk=128)           # 300 rows: last chunk padded
@@ -33,17 +35,17 @@ def test_training_lowers_the_loss(graph_mode, tmp_path, loss):
 def test_resume_equals_uninterrupted(graph_mode, tmp_path):
     emb = clusters()
     net_a, hist_a = train_rqvae(TC, emb, str(tmp_path / "a"), seed=1, progress=False)
-    train_rqvae(dict(TC, epochs=2), emb, str(tmp_path / "b"), seed=1, progress=False)
+    train_rqvae(TC.replace(epochs=2), emb, str(tmp_path / "b"), seed=1, progress=False)
     net_b, hist_b = train_rqvae(TC, emb, str(tmp_path / "b"), seed=1, progress=False)   # resumes at epoch 2
     assert [h["loss"] for h in hist_b] == [h["loss"] for h in hist_a]
     np.testing.assert_array_equal(encode_items(net_b, emb), encode_items(net_a, emb))
     with pytest.raises(CostError, match="was made with a different config"):
-        train_rqvae(dict(TC, lr=5e-4), emb, str(tmp_path / "b"), seed=1, progress=False)
+        train_rqvae(TC.replace(lr=5e-4), emb, str(tmp_path / "b"), seed=1, progress=False)
 
 
 def test_reseed_dead_codes_switch(graph_mode, tmp_path):
     emb = clusters(k=2)
-    _, hist = train_rqvae(dict(TC, reseed_dead_codes=True, codebook_size=16), emb, str(tmp_path), 0, progress=False)
+    _, hist = train_rqvae(TC.replace(reseed_dead_codes=True, codebook_size=16), emb, str(tmp_path), 0, progress=False)
     assert any("reseeded" in h for h in hist)
 
 
@@ -54,8 +56,8 @@ def test_batch_larger_than_catalogue_is_refused(graph_mode, tmp_path):
 
 def test_random_tokenizer_is_uniform_and_seeded(tmp_path):
     emb = clusters(n=2000)
-    a, _, _ = TOKENIZERS.get("random").train(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
-    b, _, _ = TOKENIZERS.get("random").train(dict(TC, codebook_size=4), emb, str(tmp_path), 3)
+    a, _, _ = TOKENIZERS.get("random").train(TC.replace(codebook_size=4), emb, str(tmp_path), 3)
+    b, _, _ = TOKENIZERS.get("random").train(TC.replace(codebook_size=4), emb, str(tmp_path), 3)
     np.testing.assert_array_equal(a, b)
     assert abs(np.bincount(a[:, 0], minlength=4) / 2000 - 0.25).max() < 0.05
 
@@ -87,7 +89,7 @@ def test_kmeans_init_serves_every_level(graph_mode, data, shared):
     from cost_ms.tokenizer.trainer import build_model, kmeans_init
     x = clusters(512, 16, k=4) if data == "clusters" else np.random.default_rng(0).normal(size=(512, 16))
     x = x.astype(np.float32)
-    tc = dict(TC, hidden=[32], latent_dim=16, levels=3, codebook_size=16, shared_codebook=shared)
+    tc = TC.replace(hidden=[32], latent_dim=16, levels=3, codebook_size=16, shared_codebook=shared)
     net = build_model(tc, 16)
     kmeans_init(net, x, tc, 0)
     assert net.quantizer.codebook.shape == ((1 if shared else 3), 16, 16)
@@ -105,7 +107,7 @@ def test_kmeans_init_serves_every_level(graph_mode, data, shared):
 
 def test_reseed_dead_shared_book_moves_only_codes_no_level_used(graph_mode):
     from cost_ms.tokenizer.trainer import build_model, reseed_dead
-    tc = dict(TC, levels=3, codebook_size=8, shared_codebook=True)
+    tc = TC.replace(levels=3, codebook_size=8, shared_codebook=True)
     net = build_model(tc, 24)
     before = net.quantizer.codebook.asnumpy().copy()
     used = np.ones((3, 8), bool)
@@ -121,7 +123,7 @@ def test_reseed_dead_shared_book_moves_only_codes_no_level_used(graph_mode):
 def test_centred_inputs_ignore_a_common_offset(tmp_path):
     """tokenizer.center_inputs: embeddings shifted by one vector give the very same codes."""
     emb = clusters(n=128)
-    tc = dict(TC, center_inputs=True, epochs=2, kmeans_init_rows=-1)
+    tc = TC.replace(center_inputs=True, epochs=2, kmeans_init_rows=-1)
     a, _, _ = TOKENIZERS.get("rqvae").train(tc, emb, str(tmp_path / "a"), 0, progress=False)
     b, _, _ = TOKENIZERS.get("rqvae").train(tc, emb + np.float32(5.0), str(tmp_path / "b"), 0, progress=False)
     np.testing.assert_array_equal(a, b)
@@ -137,12 +139,12 @@ def test_a_new_method_is_one_file_and_one_registration(tmp_path):
         name = "sign-toy"
 
         def check(self, tc):
-            if tc["levels"] > 8:
+            if tc.levels > 8:
                 raise CostError("sign-toy codes at most 8 levels")
 
         def train(self, tc, emb, folder, seed, **kw):
-            bits = (emb[:, :tc["levels"]] > 0).astype(np.int64)
-            return bits % tc["codebook_size"], [], {"sign_levels": tc["levels"]}
+            bits = (emb[:, :tc.levels] > 0).astype(np.int64)
+            return bits % tc.codebook_size, [], {"sign_levels": tc.levels}
 
     register(SignMethod())
     try:
@@ -162,7 +164,7 @@ def _tokenize_with_toy(tmp_path, method):
     cfg = load_config(base, ["tokenizer.method=sign-toy", "tokenizer.levels=2", "tokenizer.codebook_size=2"])
     with pytest.raises(CostError, match="at most 8 levels"):
         load_config(base, ["tokenizer.method=sign-toy", "tokenizer.levels=9"])
-    assert tokenizer_tag(cfg) == "minilm-sign-toy" and tokenizer_name(cfg["tokenizer"]) == "sign-toy"
+    assert tokenizer_tag(cfg) == "minilm-sign-toy" and tokenizer_name(cfg.tokenizer) == "sign-toy"
     folder = _write_lcrec(tmp_path / "toy", "Toy", TOY_INTER, TOY_ITEMS)
     prep = create_dataset(lcrec_cfg(str(folder), "Toy", text_template="Title: {title}."))
     emb = np.random.default_rng(0).normal(size=(prep.num_items, 4)).astype(np.float32)

@@ -11,7 +11,10 @@ import json
 import os
 import sys
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from cost_ms.config import load_saved  # noqa: E402
+from cost_ms.errors import report  # noqa: E402
 
 
 def _load(path):
@@ -27,13 +30,12 @@ def tokenizers(root):
             continue
         r = _load(os.path.join(folder, "tokenizer_report.json"))
         m = _load(os.path.join(folder, "meta.json"))
-        with open(os.path.join(folder, "config.yaml")) as f:
-            tc = yaml.safe_load(f)["tokenizer"]
+        tc = load_saved(os.path.join(folder, "config.yaml"), "tokenize").tokenizer
         cb = r["codebooks"]
         nb = r["neighbourhood"]
         usage = "/".join(f"{c['usage']:.2f}" for c in cb)
         perp = "/".join(f"{c['perplexity']:.1f}" for c in cb)
-        rows.append(f"| {m['tokenizer']} | {tc['lr'] if m['tokenizer'] != 'random' else '-'} | {m['epochs']} "
+        rows.append(f"| {m['tokenizer']} | {tc.lr if m['tokenizer'] != 'random' else '-'} | {m['epochs']} "
                     f"| {r['collision_rate']:.3f} | {r['largest_collision_group']} | {r['unique_tuples']} "
                     f"| {usage} | {perp} "
                     f"| {nb['share_same_c1']:.3f} ({nb['chance_same_c1']:.3f}) "
@@ -118,8 +120,7 @@ def seeds(*roots, split="test"):
 
 def _seed(root):
     for f in sorted(glob.glob(os.path.join(root, "generator-*", "config.yaml"))):
-        with open(f) as fh:
-            return yaml.safe_load(fh)["run"]["seed"]
+        return load_saved(f).run.seed
     return "?"
 
 
@@ -143,4 +144,4 @@ if __name__ == "__main__":
     missing = [r for r in sys.argv[2:] if not os.path.isdir(r)]
     if missing:
         sys.exit(f"error: no run folder {missing[0]}")
-    print(TABLES[sys.argv[1]](*sys.argv[2:]))
+    raise SystemExit(report(lambda: print(TABLES[sys.argv[1]](*sys.argv[2:]))))

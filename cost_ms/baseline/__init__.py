@@ -38,7 +38,7 @@ PROTOCOLS = (True, False)       # eval.exclude_history values every baseline is 
 def _popular(cfg, splits, folder):
     out = {}
     for exclude in PROTOCOLS:
-        pop = most_popular_metrics(splits, cfg["eval"]["ks"], exclude)
+        pop = most_popular_metrics(splits, cfg.eval.ks, exclude)
         out[exclude] = {"valid": pop["valid"], "test": pop["test"]}
     return out, {}
 
@@ -47,19 +47,19 @@ def _popular(cfg, splits, folder):
 def _sasrec(cfg, splits, folder):
     from .sasrec import SASRec
     from .trainer import SASRecEvaluator, train_sasrec
-    bc, ks = cfg["baseline"], cfg["eval"]["ks"]
-    set_seed(cfg["run"]["seed"])
-    net = SASRec(splits.prep.num_items, bc["max_len"], bc["d_model"], bc["num_heads"], bc["blocks"], bc["dropout"])
-    evaluator = SASRecEvaluator(net, splits, bc, max(ks), cfg["eval"]["exclude_history"])
+    bc, ks = cfg.baseline, cfg.eval.ks
+    set_seed(cfg.run.seed)
+    net = SASRec(splits.prep.num_items, bc.max_len, bc.d_model, bc.num_heads, bc.blocks, bc.dropout)
+    evaluator = SASRecEvaluator(net, splits, bc, max(ks), cfg.eval.exclude_history)
     state = train_sasrec(cfg, splits, net, evaluator, folder, _data_hash(splits))
     load_weights(net, os.path.join(folder, "best.ckpt"))
-    out = {exclude: {split: evaluator.evaluate(split, ks, cfg["eval"]["valid_users"] if split == "valid" else 0,
-                                               cfg["run"]["seed"], exclude) for split in ("valid", "test")}
+    out = {exclude: {split: evaluator.evaluate(split, ks, cfg.eval.valid_users if split == "valid" else 0,
+                                               cfg.run.seed, exclude) for split in ("valid", "test")}
            for exclude in PROTOCOLS}
     info = {"epochs": state["epoch"], "global_steps": state["global_step"], "best_epoch": state["best_epoch"],
             "stopped": state["stopped"], "train_seconds": round(state["train_seconds"], 1),
             "parameters": int(sum(p.size for p in net.trainable_params())),
-            "best_checkpoint_exclude_history": cfg["eval"]["exclude_history"]}
+            "best_checkpoint_exclude_history": cfg.eval.exclude_history}
     return out, info
 
 
@@ -69,14 +69,14 @@ def run_baseline(cfg, prep, model, folder):
     fn = BASELINES.get(model)
     os.makedirs(folder, exist_ok=True)
     splits, t0 = Splits(prep), time.time()
-    exclude = cfg["eval"]["exclude_history"]
+    exclude = cfg.eval.exclude_history
     if world().is_main:
         warn_unreachable(prep, exclude)
     metrics, info = fn(cfg, splits, folder)
     common = {"dataset": prep.name, "model": model, "num_users": len(splits.test), "num_items": prep.num_items}
     # a trained baseline's info names the protocol that chose its checkpoint (best_checkpoint_exclude_history)
     outs = {p: {**common, **protocol_fields(p), **metrics[p], **info,
-                "most_popular": most_popular_metrics(splits, cfg["eval"]["ks"], p),
+                "most_popular": most_popular_metrics(splits, cfg.eval.ks, p),
                 "wall_seconds": round(time.time() - t0, 1)} for p in PROTOCOLS}
     if world().is_main:
         for p in PROTOCOLS:

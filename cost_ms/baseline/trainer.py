@@ -61,8 +61,8 @@ class SASRecEvaluator:
         than k items lie outside an excluded history."""
         exclude = self.exclude_history if exclude_history is None else exclude_history
         self.net.set_train(False)
-        src = left_pad(histories, self.bc["max_len"])
-        b, n_items = self.bc["eval_batch_size"], self.inputs.prep.num_items
+        src = left_pad(histories, self.bc.max_len)
+        b, n_items = self.bc.eval_batch_size, self.inputs.prep.num_items
         tops = []
         for start in range(0, len(src), b):
             part = src[start:start + b]
@@ -81,7 +81,7 @@ class SASRecEvaluator:
 
 class SASRecHooks(EarlyStoppingHooks):
     def __init__(self, cfg, net, evaluator, folder, arrays):
-        super().__init__(cfg, "baseline", net, evaluator, folder, "sasrec")
+        super().__init__(cfg, cfg.baseline, net, evaluator, folder, "sasrec")
         self.seq, self.target = arrays
 
     def inputs(self, rows):
@@ -90,9 +90,9 @@ class SASRecHooks(EarlyStoppingHooks):
 
 
 def train_sasrec(cfg, inputs, net, evaluator, folder, data_hash, jit=True, progress=True):
-    bc, seed, w = cfg["baseline"], cfg["run"]["seed"], world()
-    seq, target = training_arrays(inputs.train_seqs, bc["max_len"])
-    bs = min(bc["batch_size"], len(seq) // w.size)
+    bc, seed, w = cfg.baseline, cfg.run.seed, world()
+    seq, target = training_arrays(inputs.train_seqs, bc.max_len)
+    bs = min(bc.batch_size, len(seq) // w.size)
     gbs = bs * w.size
     steps = len(seq) // gbs
 
@@ -100,18 +100,18 @@ def train_sasrec(cfg, inputs, net, evaluator, folder, data_hash, jit=True, progr
         perm = np.random.default_rng([seed, epoch]).permutation(len(seq))
         return [perm[b * gbs:(b + 1) * gbs] for b in range(steps)]
 
-    total = planned_steps(steps, bc["epochs"], bc["max_train_steps"])
-    lr = create_schedule(bc["decay"], bc["lr"], total, bc["warmup_steps"], bc["min_lr_ratio"])
-    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=bc["weight_decay"])
+    total = planned_steps(steps, bc.epochs, bc.max_train_steps)
+    lr = create_schedule(bc.decay, bc.lr, total, bc.warmup_steps, bc.min_lr_ratio)
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=bc.weight_decay)
     step = make_train_step(SASRecWithLoss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size)
-    resume_key = {"baseline": {k: v for k, v in bc.items() if k != "ckpt_every_steps"}, "data": data_hash,
-                  "early_stop": cfg["eval"]["early_stop"], "workers": w.size, **protocol_key(cfg)}
+    resume_key = {"baseline": {k: v for k, v in bc.to_dict().items() if k != "ckpt_every_steps"}, "data": data_hash,
+                  "early_stop": cfg.eval.early_stop, "workers": w.size, **protocol_key(cfg)}
     hooks = SASRecHooks(cfg, net, evaluator, folder, (seq, target))
-    spec = LoopSpec(name="sasrec", epochs=bc["epochs"], folder=folder, resume_key=resume_key, logged=("loss", "acc"),
-                    samples_per_step=gbs, log_every=cfg["run"]["log_every_steps"], ckpt_every=bc["ckpt_every_steps"],
-                    max_steps=bc["max_train_steps"], lr=lr, progress=progress, keep=cfg["run"]["keep_checkpoints"],
-                    resolved=cfg)
+    spec = LoopSpec(name="sasrec", epochs=bc.epochs, folder=folder, resume_key=resume_key, logged=("loss", "acc"),
+                    samples_per_step=gbs, log_every=cfg.run.log_every_steps, ckpt_every=bc.ckpt_every_steps,
+                    max_steps=bc.max_train_steps, lr=lr, progress=progress, keep=cfg.run.keep_checkpoints,
+                    resolved=cfg.to_dict())
     if w.is_main:
         log.info("sasrec: %d users, %d workers x batch %d, %d items, %d parameters, %d planned steps", len(seq),
                  w.size, bs, inputs.prep.num_items, sum(p.size for p in net.trainable_params()), total)

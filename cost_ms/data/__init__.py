@@ -1,4 +1,4 @@
-"""Data loaders behind one registry: ``create_dataset(cfg["dataset"])`` -> :class:`Prepared`."""
+"""Data loaders behind one registry: ``create_dataset(cfg.dataset)`` -> :class:`Prepared`."""
 import os
 
 from ..errors import CostError
@@ -18,30 +18,30 @@ def _shared(sub):
 
 
 @LOADERS.register("ml-100k")
-def _ml100k(cfg):
-    return load_ml100k(cfg["path"], cfg["min_rating"])
+def _ml100k(dc):
+    return load_ml100k(dc.path, dc.min_rating)
 
 
 @LOADERS.register("ml-latest-small")
-def _ml_small(cfg):
-    return load_ml_latest_small(cfg["path"] or _shared("ml-latest-small"), cfg["min_rating"])
+def _ml_small(dc):
+    return load_ml_latest_small(dc.path or _shared("ml-latest-small"), dc.min_rating)
 
 
 @LOADERS.register("lcrec-json")
-def _lcrec(cfg):
-    return load_lcrec(cfg["path"], cfg.get("prefix"))
+def _lcrec(dc):
+    return load_lcrec(dc.path, dc.prefix)
 
 
 PRESETS = {}                # lcrec-json presets: name -> (folder under ../shared/data, prefix)
 
 
-def attributes_file(cfg):
+def attributes_file(dc):
     """``<prefix>.item2attributes.json`` of an LC-Rec-layout data set, when it has one; else None."""
-    folder, prefix = cfg["path"], cfg.get("prefix")
-    if cfg["name"] in PRESETS:
-        folder = folder or _shared(PRESETS[cfg["name"]][0])
-        prefix = prefix or PRESETS[cfg["name"]][1]
-    elif cfg["name"] != "lcrec-json":
+    folder, prefix = dc.path, dc.prefix
+    if dc.name in PRESETS:
+        folder = folder or _shared(PRESETS[dc.name][0])
+        prefix = prefix or PRESETS[dc.name][1]
+    elif dc.name != "lcrec-json":
         return None
     path = os.path.join(folder or "", f"{prefix}.item2attributes.json")
     return path if prefix and os.path.isfile(path) else None
@@ -52,8 +52,8 @@ def _lcrec_preset(name, folder, prefix):
     (``dataset.path`` / ``dataset.prefix`` still override them)."""
     PRESETS[name] = (folder, prefix)
     @LOADERS.register(name)
-    def _preset(cfg):
-        return load_lcrec(cfg["path"] or _shared(folder), cfg.get("prefix") or prefix, name)
+    def _preset(dc):
+        return load_lcrec(dc.path or _shared(folder), dc.prefix or prefix, name)
     return _preset
 
 
@@ -62,21 +62,21 @@ _lcrec_preset("amazon-beauty", "amazon-beauty", "Beauty")
 
 
 @LOADERS.register("mind")
-def _mind(cfg):
-    if not cfg["path"]:
+def _mind(dc):
+    if not dc.path:
         raise CostError("dataset.path must point at a MIND folder with news.tsv and behaviors.tsv "
                         "(../shared/data/mind-fragment is a parser test fragment, not a full data set)")
-    return load_mind(cfg["path"])
+    return load_mind(dc.path)
 
 
 @LOADERS.register("amazon")
-def _amazon(cfg):
-    if not cfg["path"]:
+def _amazon(dc):
+    if not dc.path:
         raise CostError("dataset.path must point at a folder with reviews_<Cat>_5.json.gz and meta_<Cat>.json.gz")
-    return load_amazon(cfg["path"], cfg["category"])
+    return load_amazon(dc.path, dc.category)
 
 
-def create_dataset(cfg):
+def create_dataset(dc):
     """Load and process the data set named in the ``dataset`` config section."""
-    raw = LOADERS.get(cfg["name"])(cfg)
-    return process(raw, cfg)
+    raw = LOADERS.get(dc.name)(dc)
+    return process(raw, dc)

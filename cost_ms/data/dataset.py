@@ -59,40 +59,40 @@ def _count_users(sequences):
     return users
 
 
-def process(raw, cfg):
-    """Filter, re-index and render text. ``cfg`` is the ``dataset`` section of the config."""
+def process(raw, dc):
+    """Filter, re-index and render text. ``dc`` is the ``dataset`` section (:class:`~cost_ms.config.DatasetConfig`)."""
     if not raw.sequences:
-        raise CostError(f"data set '{cfg['name']}' has no user sequences")
+        raise CostError(f"data set '{dc.name}' has no user sequences")
     unknown = {i for seq in raw.sequences.values() for i in seq if i not in raw.items}
     if unknown:
         sample = ", ".join(sorted(map(str, unknown))[:5])
         raise CostError(f"{len(unknown)} item id(s) in the sequences have no item record (e.g. {sample})")
     fields = set().union(*(rec.keys() for rec in raw.items.values())) if raw.items else set()
-    check_template(cfg["text_template"], fields)
+    check_template(dc.text_template, fields)
 
     counts = dict(raw.counts)
     seqs = {u: list(s) for u, s in raw.sequences.items()}
-    if cfg["min_user_inter"]:
+    if dc.min_user_inter:
         before = len(seqs)
-        seqs = {u: s for u, s in seqs.items() if len(s) >= cfg["min_user_inter"]}
+        seqs = {u: s for u, s in seqs.items() if len(s) >= dc.min_user_inter}
         counts["users_dropped_min_user_inter"] = before - len(seqs)
-    if cfg["min_item_users"]:
+    if dc.min_item_users:
         users_per_item = _count_users(seqs)
-        keep = {i for i, n in users_per_item.items() if n >= cfg["min_item_users"]}
+        keep = {i for i, n in users_per_item.items() if n >= dc.min_item_users}
         counts["items_dropped_min_item_users"] = len(users_per_item) - len(keep)
         seqs = {u: [i for i in s if i in keep] for u, s in seqs.items()}
-    if cfg["max_items"]:
+    if dc.max_items:
         pop = collections.Counter(i for s in seqs.values() for i in s)
-        keep = {i for i, _ in sorted(pop.items(), key=lambda kv: (-kv[1], str(kv[0])))[: cfg["max_items"]]}
+        keep = {i for i, _ in sorted(pop.items(), key=lambda kv: (-kv[1], str(kv[0])))[: dc.max_items]}
         counts["items_dropped_max_items"] = len(pop) - len(keep)
         seqs = {u: [i for i in s if i in keep] for u, s in seqs.items()}
-    if cfg["max_seq_len"]:
-        seqs = {u: s[-cfg["max_seq_len"]:] for u, s in seqs.items()}
+    if dc.max_seq_len:
+        seqs = {u: s[-dc.max_seq_len:] for u, s in seqs.items()}
     before = len(seqs)
-    seqs = {u: s for u, s in seqs.items() if len(s) >= cfg["min_seq_len"]}
+    seqs = {u: s for u, s in seqs.items() if len(s) >= dc.min_seq_len}
     counts["users_dropped_short"] = before - len(seqs)
     if not seqs:
-        raise CostError(f"no user has >= {cfg['min_seq_len']} items after filtering ({counts})")
+        raise CostError(f"no user has >= {dc.min_seq_len} items after filtering ({counts})")
 
     # dense ids in order of first appearance (users sorted), so indices are stable across runs
     index = {}
@@ -103,18 +103,19 @@ def process(raw, cfg):
     rows = []
     for item_id, idx in index.items():
         rec = raw.items[item_id]
-        rows.append({"index": idx, "item_id": str(item_id), "text": render(cfg["text_template"], rec),
+        rows.append({"index": idx, "item_id": str(item_id), "text": render(dc.text_template, rec),
                      **{k: rec.get(k, "") for k in sorted(fields)}})
     items = pd.DataFrame(rows).sort_values("index").reset_index(drop=True)
     sequences = {str(u): [index[i] for i in seqs[u]] for u in sorted(seqs, key=_user_key)}
     n_inter = sum(len(s) for s in sequences.values())
-    meta = {"dataset": cfg["name"], "num_users": len(sequences), "num_items": len(items),
+    meta = {"dataset": dc.name, "num_users": len(sequences), "num_items": len(items),
             "num_interactions": n_inter, "split": "leave-one-out (last=test, second-last=valid)",
-            "filters": {k: cfg[k] for k in ("min_seq_len", "max_seq_len", "min_item_users",
-                                              "min_user_inter", "max_items")},
-            "counts": counts, "text_template": cfg["text_template"], "source": raw.source,
+            "filters": {"min_seq_len": dc.min_seq_len, "max_seq_len": dc.max_seq_len,
+                        "min_item_users": dc.min_item_users, "min_user_inter": dc.min_user_inter,
+                        "max_items": dc.max_items},
+            "counts": counts, "text_template": dc.text_template, "source": raw.source,
             "empty_texts": int((items["text"] == "").sum())}
-    prep = Prepared(cfg["name"], items, sequences, meta)
+    prep = Prepared(dc.name, items, sequences, meta)
     # targets already in their own history: unreachable under eval.exclude_history (data/splits.py)
     meta["repeat_targets"] = Splits(prep).repeat_targets()
     return prep

@@ -31,7 +31,7 @@ def protocol_key(cfg):
     """What a resumable checkpoint's key holds of the protocol its validation scores used. Empty for the raw
     protocol, which is what every checkpoint made before the switch validated with, so those still resume
     under ``eval.exclude_history: false``; a run validated with history excluded resumes only so."""
-    return {"exclude_history": True} if cfg["eval"]["exclude_history"] else {}
+    return {"exclude_history": True} if cfg.eval.exclude_history else {}
 
 
 def protocol_tag(exclude_history):

@@ -47,18 +47,18 @@ def sharded_metrics(histories, targets, ks, top_items, max_users=0, seed=0, with
 
 
 class EarlyStoppingHooks(Hooks):
-    """``section``: the trainer's config section (``eval_every``, ``epochs``, ``patience``, ``valid_users``)."""
+    """``cfg``: the whole config (``eval.early_stop``, ``eval.ks``, ``run.seed``); ``sec``: the trainer's section
+    (``eval_every``, ``epochs``, ``patience``, ``valid_users``)."""
 
-    def __init__(self, cfg, section, net, evaluator, folder, name):
-        self.cfg, self.sec, self.net, self.evaluator, self.folder, self.name = cfg, cfg[section], net, evaluator, \
-            folder, name
-        self.metric, self.w = cfg["eval"]["early_stop"], world()
+    def __init__(self, cfg, sec, net, evaluator, folder, name):
+        self.cfg, self.sec, self.net, self.evaluator, self.folder, self.name = cfg, sec, net, evaluator, folder, name
+        self.metric, self.w = cfg.eval.early_stop, world()
         self.best, self.best_epoch, self.bad = -1.0, 0, 0
 
     def on_epoch_end(self, epoch, record, stopped_by):
         sec, done = self.sec, epoch + 1
-        if done % sec["eval_every"] == 0 or done == sec["epochs"] or stopped_by:
-            m = self.evaluator.evaluate("valid", self.cfg["eval"]["ks"], sec["valid_users"], self.cfg["run"]["seed"])
+        if done % sec.eval_every == 0 or done == sec.epochs or stopped_by:
+            m = self.evaluator.evaluate("valid", self.cfg.eval.ks, sec.valid_users, self.cfg.run.seed)
             record.update({f"valid_{k}": round(v, 5) for k, v in m.items()})
             if m[self.metric] > self.best:
                 self.best, self.best_epoch, self.bad = m[self.metric], done, 0
@@ -70,7 +70,7 @@ class EarlyStoppingHooks(Hooks):
             if self.w.is_main:           # one line per validation, not per epoch: logs stay short
                 log.info("%s epoch %s", self.name, record)
         self.net.set_train(True)
-        return self.bad >= sec["patience"]
+        return self.bad >= sec.patience
 
     def finish(self, state):
         """After training: a run that never validated keeps its last weights as best.ckpt; write the curve.

@@ -24,12 +24,12 @@ STAGE = "train"
 
 
 def build_network(cfg, inputs):
-    set_seed(cfg["run"]["seed"])       # weights depend on the seed only, not on what ran before
-    return inputs.arch.network(cfg["generator"], inputs.vocab)
+    set_seed(cfg.run.seed)       # weights depend on the seed only, not on what ran before
+    return inputs.arch.network(cfg.generator, inputs.vocab)
 
 
 def run_config_hash(cfg):
-    return config_hash({k: cfg[k] for k in ("dataset", "embed", "tokenizer", "generator")})
+    return config_hash({k: v for k, v in cfg.to_dict().items() if k in ("dataset", "embed", "tokenizer", "generator")})
 
 
 def run_train(cfg, stages, prep, sid, jit=True, progress=True):
@@ -40,20 +40,20 @@ def run_train(cfg, stages, prep, sid, jit=True, progress=True):
     net = build_network(cfg, inputs)
     evaluator = Evaluator(inputs, net)
     if world().is_main:       # once per command: train's evaluation afterwards does not repeat it
-        warn_unreachable(prep, cfg["eval"]["exclude_history"])
+        warn_unreachable(prep, cfg.eval.exclude_history)
     t0 = time.time()
     state = train_generator(cfg, inputs, net, evaluator, folder, jit=jit, progress=progress)
     w = world()
     if w.is_main:
         # written only now: a command refused on the way (e.g. a checkpoint of another config) changes nothing
         write_text(os.path.join(folder, "config.yaml"), dump(cfg))
-        write_meta(folder, STAGE, dataset=prep.name, tokenizer=tokenizer_name(cfg["tokenizer"]),
+        write_meta(folder, STAGE, dataset=prep.name, tokenizer=tokenizer_name(cfg.tokenizer),
                    tokenizer_tag=tokenizer_tag(cfg),
                    data_dir=stages.relative("prepare", folder), semantic_ids_dir=stages.relative("tokenize", folder),
                    semantic_ids_hash=inputs.sid_hash, config_hash=run_config_hash(cfg), epochs=state["epoch"],
                    global_steps=state["global_step"], stopped=state["stopped"], best_epoch=state["best_epoch"],
-                   early_stop=cfg["eval"]["early_stop"], best_valid=state["best"],
-                   valid_exclude_history=cfg["eval"]["exclude_history"],
+                   early_stop=cfg.eval.early_stop, best_valid=state["best"],
+                   valid_exclude_history=cfg.eval.exclude_history,
                    train_seconds=round(state["train_seconds"], 1), wall_seconds=round(time.time() - t0, 1))
     w.barrier()              # data parallel: every worker evaluates next, reading what rank 0 wrote
     return inputs, net, evaluator, state
@@ -79,26 +79,26 @@ def run_evaluate(cfg, inputs, net, folder, warn=True):
     """
     meta = check_trained(folder, inputs)
     load_weights(net, os.path.join(folder, "best.ckpt"))
-    exclude = cfg["eval"]["exclude_history"]
+    exclude = cfg.eval.exclude_history
     if warn and world().is_main:
         warn_unreachable(inputs.prep, exclude)
     # a searcher of its own, built after the load: the final figures are what a fresh `evaluate` process computes,
     # whatever graphs training and validation compiled before (one compile, once per run)
     evaluator = Evaluator(inputs, net, exclude)
-    ks = cfg["eval"]["ks"]
+    ks = cfg.eval.ks
     out = {"dataset": inputs.prep.name, "tokenizer": meta["tokenizer"],
            # runs trained before the switch existed validated with the raw protocol
            **protocol_fields(exclude, meta.get("valid_exclude_history", False)),
            "tokenizer_tag": meta.get("tokenizer_tag"), "config_hash": meta["config_hash"],
-           "embedding": cfg["embed"]["model"], "beam_size": cfg["generator"]["beam_size"],
+           "embedding": cfg.embed.model, "beam_size": cfg.generator.beam_size,
            "num_users": len(inputs.test), "num_items": inputs.prep.num_items, "epochs": meta["epochs"],
            "global_steps": meta.get("global_steps"), "best_epoch": meta["best_epoch"],
            "early_stop": meta.get("early_stop"), "train_seconds": meta["train_seconds"]}
     ranks = {"dataset": inputs.prep.name, **protocol_fields(exclude)}
     for split in ("valid", "test"):
         t0 = time.time()
-        users = cfg["eval"]["valid_users"] if split == "valid" else 0
-        out[split], names, rank = evaluator.evaluate(split, ks, users, cfg["run"]["seed"], with_ranks=True)
+        users = cfg.eval.valid_users if split == "valid" else 0
+        out[split], names, rank = evaluator.evaluate(split, ks, users, cfg.run.seed, with_ranks=True)
         ranks[split] = {"users": [str(u) for u in names], "rank": rank.tolist()}
         out[f"{split}_users"] = min(users, len(inputs.test)) if users else len(inputs.test)
         out[f"{split}_seconds"] = round(time.time() - t0, 1)

@@ -159,6 +159,6 @@ class CausalStep(nn.Cell):
 
 
 def create_causal(gc, vocab):
-    return CausalTransformer(vocab.size, gc["max_history"] + 1, vocab.length, gc["d_model"], gc["num_heads"],
-                             gc["head_dim"] or gc["d_model"] // gc["num_heads"], gc["ffn_dim"], gc["dec_layers"],
-                             gc["dropout"])
+    return CausalTransformer(vocab.size, gc.max_history + 1, vocab.length, gc.d_model, gc.num_heads,
+                             gc.head_dim or gc.d_model // gc.num_heads, gc.ffn_dim, gc.dec_layers,
+                             gc.dropout)

@@ -16,8 +16,8 @@ class Evaluator:
     def __init__(self, inputs, net, exclude_history=None):
         gc = inputs.gc
         self.inputs = inputs
-        self.exclude_history = inputs.cfg["eval"]["exclude_history"] if exclude_history is None else exclude_history
-        self.searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc["beam_size"], gc["eval_batch_size"],
+        self.exclude_history = inputs.cfg.eval.exclude_history if exclude_history is None else exclude_history
+        self.searcher = BeamSearcher(net, inputs.vocab, inputs.index, gc.beam_size, gc.eval_batch_size,
                                      inputs.src_widths, arch=inputs.arch)
 
     def evaluate(self, split, ks, max_users=0, seed=0, with_ranks=False):

@@ -32,8 +32,8 @@ class Recommender:
     def __init__(self, run_dir, device=None, exclude_history=None):
         meta = read_meta(run_dir, STAGE)
         cfg = load_saved(os.path.join(run_dir, "config.yaml"))
-        init_runtime(device or cfg["run"]["device"], cfg["run"]["mode"], cfg["run"]["seed"],
-                     cfg["run"]["generator_cpu_threads"], cfg["run"]["cpu_host_blocking"])
+        init_runtime(device or cfg.run.device, cfg.run.mode, cfg.run.seed,
+                     cfg.run.generator_cpu_threads, cfg.run.cpu_host_blocking)
         self.prep = load(os.path.normpath(os.path.join(run_dir, meta["data_dir"])))
         sid, _ = load_semantic_ids(os.path.normpath(os.path.join(run_dir, meta["semantic_ids_dir"])),
                                    self.prep.name, self.prep.num_items)
@@ -41,9 +41,9 @@ class Recommender:
         check_trained(run_dir, self.inputs)
         self.net = build_network(cfg, self.inputs)
         load_weights(self.net, os.path.join(run_dir, "best.ckpt"))
-        self.exclude_history = cfg["eval"]["exclude_history"] if exclude_history is None else bool(exclude_history)
+        self.exclude_history = cfg.eval.exclude_history if exclude_history is None else bool(exclude_history)
         self.evaluator = Evaluator(self.inputs, self.net, self.exclude_history)
-        self.beam = cfg["generator"]["beam_size"]
+        self.beam = cfg.generator.beam_size
         self.index_of = {iid: i for i, iid in enumerate(self.prep.items["item_id"].astype(str))}
         self.title_col = "title" if "title" in self.prep.items.columns else "text"
 

@@ -48,7 +48,7 @@ class GeneratorHooks(EarlyStoppingHooks):
     """Cropped bucket batches; validation, best.ckpt and early stopping from :class:`EarlyStoppingHooks`."""
 
     def __init__(self, cfg, net, evaluator, folder, tensors, arch, length):
-        super().__init__(cfg, "generator", net, evaluator, folder, "generator")
+        super().__init__(cfg, cfg.generator, net, evaluator, folder, "generator")
         self.tensors, self.arch, self.length = tensors, arch, length
 
     def inputs(self, batch):
@@ -64,27 +64,27 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
     rows from ``(seed, epoch)`` and trains on its slice; stop decisions (budgets, early stopping) use values all
     workers agree on, so they leave the loop together.
     """
-    gc, seed, w = cfg["generator"], cfg["run"]["seed"], world()
+    gc, seed, w = cfg.generator, cfg.run.seed, world()
     arch, length = inputs.arch, inputs.vocab.length
     data = arch.training(inputs.builder, inputs.train_seqs, inputs.vocab)
     n = len(data.history)
-    bs = min(gc["batch_size"], n // w.size)
+    bs = min(gc.batch_size, n // w.size)
     if bs < 1:
         raise CostError(f"{n} training rows cannot feed {w.size} workers")
-    if bs < gc["batch_size"]:
-        log.warning("only %d training rows; batch size per worker lowered from %d to %d", n, gc["batch_size"], bs)
+    if bs < gc.batch_size:
+        log.warning("only %d training rows; batch size per worker lowered from %d to %d", n, gc.batch_size, bs)
     gbs = bs * w.size
     buckets = inputs.buckets
 
     def batches(epoch):
         return bucket_batches(data.history, buckets, gbs, np.random.default_rng([seed, epoch]))
 
-    total = planned_steps(len(batches(0)), gc["epochs"], gc["max_train_steps"])
-    lr = create_schedule(gc["decay"], gc["lr"], total, gc["warmup_steps"], gc["min_lr_ratio"])
-    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=gc["weight_decay"])
-    micro = gc["micro_batches"]
-    if gc["micro_batch_tokens"]:
-        micro = micro_batch_policy(micro, gc["micro_batch_tokens"])
+    total = planned_steps(len(batches(0)), gc.epochs, gc.max_train_steps)
+    lr = create_schedule(gc.decay, gc.lr, total, gc.warmup_steps, gc.min_lr_ratio)
+    opt = nn.AdamWeightDecay(net.trainable_params(), learning_rate=Tensor(lr), weight_decay=gc.weight_decay)
+    micro = gc.micro_batches
+    if gc.micro_batch_tokens:
+        micro = micro_batch_policy(micro, gc.micro_batch_tokens)
         if w.is_main:
             log.info("generator: micro-batches per bucket (items: slices) %s",
                      {b: micro(bs, b * length) for b in buckets})
@@ -93,18 +93,18 @@ def train_generator(cfg, inputs, net, evaluator, folder, jit=True, progress=True
         micro = 1
     step = make_train_step(arch.with_loss(net), opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=2, world_size=w.size, micro_batches=micro)
-    resume_key = {"generator": {k: v for k, v in gc.items() if k != "ckpt_every_steps"},
-                  "early_stop": cfg["eval"]["early_stop"], "tokenizer_hash": inputs.sid_hash, "workers": w.size,
+    resume_key = {"generator": arch.settings(gc),
+                  "early_stop": cfg.eval.early_stop, "tokenizer_hash": inputs.sid_hash, "workers": w.size,
                   **protocol_key(cfg)}
     if w.is_main:
         log.info("generator (%s): %d training rows holding %d targets, %d workers x batch %d, vocab %d, "
                  "%d parameters, %d planned steps", arch.name, n, data.targets, w.size, bs, inputs.vocab.size,
                  sum(p.size for p in net.trainable_params()), len(lr))
     hooks = GeneratorHooks(cfg, net, evaluator, folder, data.tensors, arch, length)
-    spec = LoopSpec(name="generator", epochs=gc["epochs"], folder=folder, resume_key=resume_key,
-                    keep=cfg["run"]["keep_checkpoints"], resolved=cfg, logged=("loss", "token_acc"), samples_per_step=gbs,
-                    log_every=cfg["run"]["log_every_steps"], ckpt_every=gc["ckpt_every_steps"],
-                    max_steps=gc["max_train_steps"], max_seconds=gc["max_train_minutes"] * 60, lr=lr,
+    spec = LoopSpec(name="generator", epochs=gc.epochs, folder=folder, resume_key=resume_key,
+                    keep=cfg.run.keep_checkpoints, resolved=cfg.to_dict(), logged=("loss", "token_acc"),
+                    samples_per_step=gbs, log_every=cfg.run.log_every_steps, ckpt_every=gc.ckpt_every_steps,
+                    max_steps=gc.max_train_steps, max_seconds=gc.max_train_minutes * 60, lr=lr,
                     progress=progress)
     net.set_train(True)
     state = run_loop(step, net, opt, batches, hooks, spec, w, log)

@@ -129,6 +129,6 @@ class Seq2SeqWithLoss(nn.Cell):
 
 
 def create_model(gc, vocab_size, src_len, tgt_len):
-    return Seq2SeqTransformer(vocab_size, src_len, tgt_len, gc["d_model"], gc["num_heads"],
-                              gc["head_dim"] or gc["d_model"] // gc["num_heads"], gc["ffn_dim"],
-                              gc["enc_layers"], gc["dec_layers"], gc["dropout"])
+    return Seq2SeqTransformer(vocab_size, src_len, tgt_len, gc.d_model, gc.num_heads,
+                              gc.head_dim or gc.d_model // gc.num_heads, gc.ffn_dim,
+                              gc.enc_layers, gc.dec_layers, gc.dropout)

@@ -20,7 +20,8 @@ class TokenizerMethod:
     name = ""
 
     def check(self, tc):
-        """Raise :class:`~cost_ms.errors.CostError` when ``tc`` (the ``tokenizer`` section) is bad for this method."""
+        """Raise :class:`~cost_ms.errors.CostError` when ``tc`` (the ``tokenizer`` section, a
+        :class:`~cost_ms.config.TokenizerConfig` being built: its other checks have passed) is bad for this method."""
 
     def tag(self, tc, model_tag):
         """The part after ``tokenize-`` of the output folder: what the semantic IDs depend on."""
@@ -47,11 +48,11 @@ def register(method):
 
 
 def get_method(tc):
-    """The registered method of ``tc["method"]`` (a one-line error naming the choices when unknown)."""
-    return TOKENIZERS.get(tc["method"])
+    """The registered method of ``tc.method`` (a one-line error naming the choices when unknown)."""
+    return TOKENIZERS.get(tc.method)
 
 
 def centred(tc, m):
     """``m`` minus its mean row when ``tokenizer.center_inputs``: a zero-mean input spreads level-1 codes; the
     targets of eq. 2/4 are centred too."""
-    return m - m.mean(0, keepdims=True) if tc["center_inputs"] else m
+    return m - m.mean(0, keepdims=True) if tc.center_inputs else m

@@ -13,7 +13,7 @@ class RandomMethod(TokenizerMethod):
     def train(self, tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved=None, log_every=50,
               views=None):
         rng = np.random.default_rng(seed)
-        return rng.integers(0, tc["codebook_size"], (len(emb), tc["levels"])), [], {}
+        return rng.integers(0, tc.codebook_size, (len(emb), tc.levels)), [], {}
 
 
 register(RandomMethod())

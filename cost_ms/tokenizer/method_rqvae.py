@@ -10,15 +10,15 @@ class RQVAEMethod(TokenizerMethod):
     name = "rqvae"
 
     def check(self, tc):
-        if tc["loss"] not in LOSSES:
-            raise CostError(f"unknown tokenizer.loss '{tc['loss']}'; choose one of: {', '.join(LOSSES)} "
+        if tc.loss not in LOSSES:
+            raise CostError(f"unknown tokenizer.loss '{tc.loss}'; choose one of: {', '.join(LOSSES)} "
                             f"(random hashing is tokenizer.method=random)")
 
     def tag(self, tc, model_tag):
-        return f"{model_tag}-rqvae-{tc['loss']}"
+        return f"{model_tag}-rqvae-{tc.loss}"
 
     def report_name(self, tc):
-        return tc["loss"]
+        return tc.loss
 
     def train(self, tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved=None, log_every=50,
               views=None):

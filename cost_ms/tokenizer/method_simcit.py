@@ -17,17 +17,17 @@ class SimCITMethod(TokenizerMethod):
     name = "simcit"
 
     def check(self, tc):
-        if not tc["views"] or len(set(tc["views"])) != len(tc["views"]):
-            raise CostError(f"tokenizer.views must name one or more distinct views, got {tc['views']!r}")
+        if not tc.views or len(set(tc.views)) != len(tc.views):
+            raise CostError(f"tokenizer.views must name one or more distinct views, got {tc.views!r}")
 
     def tag(self, tc, model_tag):
-        return f"{model_tag}-simcit-" + "+".join(tc["views"])
+        return f"{model_tag}-simcit-" + "+".join(tc.views)
 
     def report_name(self, tc):
-        return "simcit-" + "+".join(tc["views"])
+        return "simcit-" + "+".join(tc.views)
 
     def views(self, tc):
-        return list(tc["views"])
+        return list(tc.views)
 
     def train(self, tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved=None, log_every=50,
               views=None):
@@ -38,7 +38,7 @@ class SimCITMethod(TokenizerMethod):
         codes, alpha = encode_simcit(net, views)
         report = {name: {"fusion_weight": float(alpha[:, i].mean()),
                          "align_loss": None if align is None else float(align[i])}
-                  for i, name in enumerate(tc["views"])}
+                  for i, name in enumerate(tc.views)}
         return codes, history, {"views": report}
 
 

@@ -23,15 +23,15 @@ log = logging.getLogger("cost_ms.tokenizer")
 
 
 def build_model(tc, in_dim):
-    return RQVAE(in_dim, tc["hidden"], tc["latent_dim"], tc["levels"], tc["codebook_size"],
-                 tc["shared_codebook"], tc["beta"])
+    return RQVAE(in_dim, tc.hidden, tc.latent_dim, tc.levels, tc.codebook_size,
+                 tc.shared_codebook, tc.beta)
 
 
 def kmeans_init(net, x, tc, seed):
     """Codebooks from k-means on the residuals of the first batch ``x [B, D]``.
 
     One book per level: level ``l`` is k-means on the residuals left by levels ``< l``.
-    Shared book (``tc["shared_codebook"]``): one book must serve every level, whose residuals
+    Shared book (``tc.shared_codebook``): one book must serve every level, whose residuals
     shrink level after level, so it is fit on the residuals of all ``M`` levels pooled:
     k-means on ``z`` gives provisional centres; then, 3 times, quantize ``z`` greedily with the
     current book (:func:`rq_levels`, as in training) and refit k-means on the ``M * B``
@@ -43,19 +43,19 @@ def kmeans_init(net, x, tc, seed):
 
 def kmeans_fit(quantizer, residual, tc, seed):
     """The codebooks of :func:`kmeans_init`, fit on latents ``residual [B, d]`` (NumPy)."""
-    if tc["shared_codebook"]:
+    if tc.shared_codebook:
         def fit(points):
-            km = KMeans(tc["codebook_size"], n_init=1, max_iter=tc["kmeans_iters"], random_state=seed)
+            km = KMeans(tc.codebook_size, n_init=1, max_iter=tc.kmeans_iters, random_state=seed)
             return km.fit(points).cluster_centers_.astype(np.float32)
         book = fit(residual)
         for _ in range(3):
-            _, _, residuals = rq_levels(Tensor(residual), Tensor(np.repeat(book[None], tc["levels"], 0)))
+            _, _, residuals = rq_levels(Tensor(residual), Tensor(np.repeat(book[None], tc.levels, 0)))
             book = fit(residuals.asnumpy().reshape(-1, residual.shape[1]))
         quantizer.set_codebooks(book[None])
         return
     books = []
-    for _ in range(tc["levels"]):
-        km = KMeans(tc["codebook_size"], n_init=1, max_iter=tc["kmeans_iters"], random_state=seed).fit(residual)
+    for _ in range(tc.levels):
+        km = KMeans(tc.codebook_size, n_init=1, max_iter=tc.kmeans_iters, random_state=seed).fit(residual)
         centers = km.cluster_centers_.astype(np.float32)
         books.append(centers)
         residual = residual - centers[km.labels_]
@@ -65,7 +65,7 @@ def kmeans_fit(quantizer, residual, tc, seed):
 def init_rows(tc, n, workers, seed):
     """Rows k-means init fits, seen whole by every worker: the first global batch of epoch 0
     (``tokenizer.kmeans_init_rows: 0``, the papers'), every item (-1), or that many seeded rows."""
-    rows = {0: tc["batch_size"] * workers, -1: n}.get(tc["kmeans_init_rows"], tc["kmeans_init_rows"])
+    rows = {0: tc.batch_size * workers, -1: n}.get(tc.kmeans_init_rows, tc.kmeans_init_rows)
     return np.random.default_rng([seed, 0]).permutation(n)[:min(rows, n)]
 
 
@@ -144,7 +144,7 @@ class CodeUsage:
 
     def __init__(self, tc, w):
         self.w = w
-        self.used = np.zeros((tc["levels"], tc["codebook_size"]), bool)
+        self.used = np.zeros((tc.levels, tc.codebook_size), bool)
 
     def count(self, codes):
         """``codes [B, L]`` of one read-back interval."""
@@ -181,7 +181,7 @@ class TokenizerHooks(Hooks):
         return (Tensor(self.emb[self.w.shard(rows)]),)
 
     def on_fresh_start(self):
-        if self.tc["kmeans_init"]:
+        if self.tc.kmeans_init:
             kmeans_init(self.net, self.emb[init_rows(self.tc, len(self.emb), self.w.size, self.seed)], self.tc,
                         self.seed)
 
@@ -191,9 +191,9 @@ class TokenizerHooks(Hooks):
 
     def on_epoch_end(self, epoch, record, stopped_by):
         used = self.usage.end_epoch(record)
-        if self.tc["reseed_dead_codes"] and record["dead_codes"]:
+        if self.tc.reseed_dead_codes and record["dead_codes"]:
             perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.emb))
-            record["reseeded"] = reseed_dead(self.net, self.emb[perm[:self.tc["batch_size"]]], used,
+            record["reseeded"] = reseed_dead(self.net, self.emb[perm[:self.tc.batch_size]], used,
                                              self.seed + epoch)
         return False
 
@@ -214,7 +214,7 @@ def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved
     """
     w = world()
     n, dim = emb.shape
-    bs = tc["batch_size"]
+    bs = tc.batch_size
     gbs = bs * w.size
     if n < gbs:
         workers = f" x {w.size} workers" if w.distributed else ""
@@ -222,25 +222,25 @@ def train_rqvae(tc, emb, folder, seed, jit=True, progress=True, keep=3, resolved
                         f"set tokenizer.batch_size to at most {n // w.size}")
     set_seed(seed)  # weights depend on the seed only, not on what ran before in this process
     net = build_model(tc, dim)
-    gather = GatherWithGrad(w.rank) if w.distributed and tc["global_negatives"] else None
-    with_loss = RQVAEWithLoss(net, tc["loss"], tc["alpha"], tc["tau"], gather)
-    opt = nn.Adam(net.trainable_params(), learning_rate=tc["lr"], weight_decay=tc["weight_decay"])
+    gather = GatherWithGrad(w.rank) if w.distributed and tc.global_negatives else None
+    with_loss = RQVAEWithLoss(net, tc.loss, tc.alpha, tc.tau, gather)
+    opt = nn.Adam(net.trainable_params(), learning_rate=tc.lr, weight_decay=tc.weight_decay)
     step = make_train_step(with_loss, opt, jit=jit, grad_reducer=w.grad_reducer(opt.parameters),
                            mean_outputs=4, world_size=w.size)
     # the epoch target may grow between runs (train longer); everything else must match
-    resume_key = {**{k: v for k, v in tc.items() if k not in ("epochs", "ckpt_every_steps")}, "workers": w.size,
-                  "embeddings": embedding_fingerprint(emb)}
+    resume_key = {**{k: v for k, v in tc.to_dict().items() if k not in ("epochs", "ckpt_every_steps")},
+                  "workers": w.size, "embeddings": embedding_fingerprint(emb)}
     steps = n // gbs
 
     def batches(epoch):
         perm = np.random.default_rng([seed, epoch]).permutation(n)
         return [perm[b * gbs:(b + 1) * gbs] for b in range(steps)]
 
-    spec = LoopSpec(name="tokenizer", epochs=tc["epochs"], folder=folder, resume_key=resume_key,
+    spec = LoopSpec(name="tokenizer", epochs=tc.epochs, folder=folder, resume_key=resume_key,
                     logged=("loss", "mse", "l_rq", "l_cl"), samples_per_step=gbs, log_every=log_every,
-                    ckpt_every=tc["ckpt_every_steps"], progress=progress, keep=keep, resolved=resolved)
+                    ckpt_every=tc.ckpt_every_steps, progress=progress, keep=keep, resolved=resolved)
     hooks = TokenizerHooks(net, emb, tc, seed, w)
     state = run_loop(step, net, opt, batches, hooks, spec, w, log)
     if w.is_main and state["curve"]:
-        write_curves(folder, f"tokenizer (loss {tc['loss']})", state)
+        write_curves(folder, f"tokenizer (loss {tc.loss})", state)
     return net, state["history"]

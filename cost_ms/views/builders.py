@@ -37,7 +37,7 @@ def cf_view(prep, vc, seed, source=None):
     rows, cols = [], []
     for seq in train.values():
         for i, a in enumerate(seq):
-            for b in seq[i + 1:i + 1 + vc["cf_window"]]:
+            for b in seq[i + 1:i + 1 + vc.cf_window]:
                 if a != b:
                     rows += [a, b]
                     cols += [b, a]
@@ -51,10 +51,10 @@ def cf_view(prep, vc, seed, source=None):
     pmi = np.log(co.data * total / (deg[co.row] * deg[co.col]))
     keep = pmi > 0
     ppmi = sparse.csr_matrix((pmi[keep], (co.row[keep], co.col[keep])), shape=(n, n))
-    dim = min(vc["cf_dim"], n - 1)
+    dim = min(vc.cf_dim, n - 1)
     emb = TruncatedSVD(dim, random_state=seed).fit_transform(ppmi)
     cold = int((deg == 0).sum())
-    return _unit_rows(emb), {"pairs": int(total // 2), "window": vc["cf_window"], "cold_items": cold,
+    return _unit_rows(emb), {"pairs": int(total // 2), "window": vc.cf_window, "cold_items": cold,
                              "source": "training sequences (validation and test items excluded)"}
 
 
@@ -86,11 +86,11 @@ def attr_view(prep, vc, seed, source=None):
     if source is not None and os.path.isfile(source):
         tokens, origin = _attributes_from_file(prep, source), os.path.basename(source)
     else:
-        tokens, origin = _attributes_from_fields(prep, vc["attr_fields"]), f"item fields {vc['attr_fields']}"
+        tokens, origin = _attributes_from_fields(prep, vc.attr_fields), f"item fields {vc.attr_fields}"
     counts = collections.Counter(t for item in tokens for t in set(item))
-    vocab = [t for t, c in counts.most_common() if c >= vc["attr_min_items"]][:vc["attr_max"]]
+    vocab = [t for t, c in counts.most_common() if c >= vc.attr_min_items][:vc.attr_max]
     if not vocab:
-        raise CostError(f"no attribute is shared by at least views.attr_min_items={vc['attr_min_items']} items "
+        raise CostError(f"no attribute is shared by at least views.attr_min_items={vc.attr_min_items} items "
                         f"({origin})")
     index = {t: j for j, t in enumerate(vocab)}
     m = np.zeros((prep.num_items, len(vocab)), np.float32)
