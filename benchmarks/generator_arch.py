@@ -1,7 +1,8 @@
 """Where a generator epoch's time goes, per architecture (TIGER's encoder-decoder vs the causal generator).
 
-For each ``generator.arch``, on one data set's real training rows and validation users (a CPU config over a
-tokenized run), in its own process:
+For each ``generator.arch``, each from its own config (``--tiger``, ``--causal``: the CPU configs of one data
+set, which must share the tokenize stage), on that data set's real training rows and validation users, in its
+own process:
 
 * **training**: the real trainer's length-bucketed batches of epoch 0, one compiled step per bucket warmed up, then
   ``--steps`` timed steps: rows/s and *targets/s* (next items trained per second: one per TIGER row, several per
@@ -9,10 +10,11 @@ tokenized run), in its own process:
 * **validation**: trie-constrained beam search (the configured beam) on a seeded sample of ``--users`` validation
   users: users/s, the cost of a validation on ``generator.valid_users`` users and on all users.
 
-Both architectures read the same semantic IDs, users and batch size. Needs the tokenize stage of the config
-(e.g. ``python -m cost_ms tokenize configs/amazon-beauty-cpu.yaml``)::
+Both architectures read the same semantic IDs and users, each at its config's size and batch. Needs the tokenize
+stage (e.g. ``python -m cost_ms tokenize configs/amazon-office-cpu.yaml``)::
 
-    python benchmarks/generator_arch.py [--config configs/amazon-beauty-cpu.yaml] [--steps 40] [--users 256]
+    python benchmarks/generator_arch.py [--tiger configs/amazon-office-tiger-cpu.yaml]
+        [--causal configs/amazon-office-cpu.yaml] [--steps 40] [--users 256] [--set key=value ...]
 """
 import argparse
 import json
@@ -37,7 +39,9 @@ def run_variant(config, arch, steps, users, overrides):
     from cost_ms.generator.trainer import bucket_batches
     from cost_ms.runtime import init_runtime
     from cost_ms.stages import Stages
-    cfg = load_config(config, [f"generator.arch={arch}", *overrides])
+    cfg = load_config(config, overrides)
+    if cfg.generator.arch != arch:
+        raise SystemExit(f"{config} is generator.arch {cfg.generator.arch}, not {arch}")
     gc = cfg.generator
     init_runtime("CPU", "graph", 0, cfg.run.generator_cpu_threads, cfg.run.cpu_host_blocking)
     stages = Stages(cfg)
@@ -88,7 +92,9 @@ def run_variant(config, arch, steps, users, overrides):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--variant")
-    p.add_argument("--config", default=os.path.join(ROOT, "configs", "amazon-beauty-cpu.yaml"))
+    p.add_argument("--tiger", default=os.path.join(ROOT, "configs", "amazon-office-tiger-cpu.yaml"))
+    p.add_argument("--causal", default=os.path.join(ROOT, "configs", "amazon-office-cpu.yaml"))
+    p.add_argument("--config", help=argparse.SUPPRESS)       # the child's config
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--users", type=int, default=256)
     p.add_argument("--set", action="append", default=[], help="config override for both architectures")
@@ -97,12 +103,13 @@ def main():
         print(json.dumps(run_variant(a.config, a.variant, a.steps, a.users, a.set)))
         return
     extra = [x for s in a.set for x in ("--set", s)]
-    rows = [child(__file__, arch, "--config", a.config, "--steps", str(a.steps), "--users", str(a.users), *extra)
+    configs = {"tiger": a.tiger, "causal": a.causal}
+    rows = [child(__file__, arch, "--config", configs[arch], "--steps", str(a.steps), "--users", str(a.users), *extra)
             for arch in ARCHS]
     report("generator_arch", rows, ["arch", "rows_per_epoch", "targets_per_epoch", "steps_per_epoch", "ms_per_step",
                                     "targets_per_s", "train_s_per_epoch", "valid_users_per_s", "valid_sample_s",
                                     "valid_all_s", "parameters", "peak_rss_mb"],
-           {"config": os.path.relpath(a.config, ROOT), "overrides": a.set, "device": "CPU",
+           {"configs": {k: os.path.relpath(v, ROOT) for k, v in configs.items()}, "overrides": a.set, "device": "CPU",
             "steps": a.steps, "users": a.users})
 
 
