@@ -96,15 +96,20 @@ def test_cropping_batches_to_length_buckets_changes_no_result(graph_mode):
     src = np.stack([encode_history(rng.integers(0, 60, rng.integers(1, 9)).tolist(), item_tok, max_history)
                     for _ in range(13)])
     index = PrefixIndex(sid, vocab.level_sizes)
-    full_items, full_scores = BeamSearcher(net, vocab, index, 8, 4, arch=TIGER).search(src)
-    cropped = BeamSearcher(net, vocab, index, 8, 4, widths=[2 * length, 4 * length, max_history * length], arch=TIGER)
+    assert_cropping_changes_nothing(net, vocab, index, src, [2 * length, 4 * length, max_history * length], TIGER)
+
+
+def assert_cropping_changes_nothing(net, vocab, index, src, widths, arch):
+    """Beam search on length-sorted batches cropped to ``widths`` == full-width batches, and narrow widths run."""
+    full_items, full_scores = BeamSearcher(net, vocab, index, 8, 4, arch=arch).search(src)
+    cropped = BeamSearcher(net, vocab, index, 8, 4, widths=widths, arch=arch)
     seen = []
     run = cropped._search_batch
     cropped._search_batch = lambda part, *rest: seen.append(part.shape[1]) or run(part, *rest)
     items, scores = cropped.search(src)
     np.testing.assert_array_equal(items, full_items)
     np.testing.assert_allclose(scores, full_scores, rtol=1e-5, atol=1e-5)
-    assert min(seen) < max_history * length and seen == sorted(seen)
+    assert min(seen) < src.shape[1] and seen == sorted(seen)
 
 
 def test_samples_left_pad_and_user_tokens():
