@@ -47,7 +47,7 @@ class Architecture:
         """The train stage's folder name under the run folder."""
         return f"generator-{self.name}-{tokenizer_tag}"
 
-    def network(self, gc, vocab):
+    def network(self, gc, vocab, num_items):
         raise NotImplementedError
 
     def with_loss(self, net):
@@ -92,12 +92,16 @@ class Tiger(Architecture):
     def settings(self, gc):
         # without the keys added with the causal generator, which TIGER does not read: checkpoints made before
         # them keep their resume key
-        return {k: v for k, v in super().settings(gc).items() if k not in ("arch", "window_stride")}
+        return {k: v for k, v in super().settings(gc).items() if k not in ("arch", "window_stride", "item_embedding")}
+
+    def check(self, gc):
+        if gc.item_embedding:
+            raise CostError("generator.item_embedding needs generator.arch causal")
 
     def folder(self, tokenizer_tag):
         return f"generator-{tokenizer_tag}"        # the name runs had before there was a second architecture
 
-    def network(self, gc, vocab):
+    def network(self, gc, vocab, num_items):
         from .generator.transformer import create_model
         return create_model(gc, vocab.size, self.src_len(gc, vocab), vocab.length)
 
@@ -147,9 +151,16 @@ class Causal(Architecture):
             raise CostError(f"generator.window_stride must be in 1..generator.max_history ({gc.max_history}), "
                             f"got {gc.window_stride!r}")
 
-    def network(self, gc, vocab):
+    def settings(self, gc):
+        # item_embedding off leaves the key out: causal checkpoints made before the key existed keep resuming
+        out = super().settings(gc)
+        if not gc.item_embedding:
+            del out["item_embedding"]
+        return out
+
+    def network(self, gc, vocab, num_items):
         from .generator.causal import create_causal
-        return create_causal(gc, vocab)
+        return create_causal(gc, vocab, num_items)
 
     def with_loss(self, net):
         from .generator.causal import CausalWithLoss
@@ -166,8 +177,8 @@ class Causal(Architecture):
         return [1 + b * vocab.length for b in buckets[:-1]] + [src_len]
 
     def training(self, builder, train_seqs, vocab):
-        tokens, target, weight, items = builder.training(train_seqs)
-        return TrainingData((tokens, target, weight), items - 1,
+        tokens, ids, target, weight, items = builder.training(train_seqs)
+        return TrainingData((tokens, ids, target, weight), items - 1,
                             np.rint(weight.sum(1) / vocab.length).astype(np.int64))
 
     def crop(self, tensors, idx, bucket, length):
@@ -175,10 +186,10 @@ class Causal(Architecture):
         return tuple(t[idx][:, :width] for t in tensors)
 
     def need(self, src):
-        return (src != 0).sum(1)             # right-padded rows: BOS + the history's tokens
+        return (src[:, 0] != 0).sum(1)       # right-padded rows [U, 2, S]: BOS + the history's tokens
 
     def crop_src(self, src, width):
-        return src[:, :width]
+        return src[..., :width]
 
     def decoder(self, net, beams):
         from .generator.beam_search import CausalDecoder

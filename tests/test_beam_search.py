@@ -105,11 +105,11 @@ def assert_cropping_changes_nothing(net, vocab, index, src, widths, arch):
     cropped = BeamSearcher(net, vocab, index, 8, 4, widths=widths, arch=arch)
     seen = []
     run = cropped._search_batch
-    cropped._search_batch = lambda part, *rest: seen.append(part.shape[1]) or run(part, *rest)
+    cropped._search_batch = lambda part, *rest: seen.append(part.shape[-1]) or run(part, *rest)
     items, scores = cropped.search(src)
     np.testing.assert_array_equal(items, full_items)
     np.testing.assert_allclose(scores, full_scores, rtol=1e-5, atol=1e-5)
-    assert min(seen) < src.shape[1] and seen == sorted(seen)
+    assert min(seen) < src.shape[-1] and seen == sorted(seen)
 
 
 def test_samples_left_pad_and_user_tokens():

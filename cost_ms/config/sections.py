@@ -186,6 +186,7 @@ class GeneratorConfig(Section):
     arch: str                   # generator architecture (cost_ms/architectures.py)
     max_history: int            # history items the model reads
     window_stride: int          # causal: items between the ends of a sequence's training windows
+    item_embedding: bool        # causal: embed complete history items' ids too
     length_buckets: list[int]   # history lengths training batches are cropped to (max_history always last)
     user_buckets: int           # hashed user tokens (0 = none)
     enc_layers: int

@@ -25,7 +25,7 @@ STAGE = "train"
 
 def build_network(cfg, inputs):
     set_seed(cfg.run.seed)       # weights depend on the seed only, not on what ran before
-    return inputs.arch.network(cfg.generator, inputs.vocab)
+    return inputs.arch.network(cfg.generator, inputs.vocab, len(inputs.sid))
 
 
 def run_config_hash(cfg):

@@ -136,8 +136,10 @@ class CausalDecoder:
         self.step = CausalStep(net, beams, first=False)
 
     def start(self, src):
-        last = (src != 0).sum(1).astype(np.int32) - 1             # BOS + h * L tokens: the last one's index
-        out = self.prefix(Tensor(src), Tensor(last))
+        """``src [B, 2, S]``: tokens and item ids (:meth:`~.samples.WindowBuilder.evaluation`)."""
+        tokens, ids = np.ascontiguousarray(src[:, 0]), np.ascontiguousarray(src[:, 1])
+        last = (tokens != 0).sum(1).astype(np.int32) - 1          # BOS + h * L tokens: the last one's index
+        out = self.prefix(Tensor(tokens), Tensor(ids), Tensor(last))
         item = np.repeat(last // (self.prefix.net.length), self.beams).astype(np.int32)    # history length h
         return out[0].asnumpy(), [mutable(tuple(out[1:])), Tensor(item), None]
 
@@ -173,13 +175,13 @@ class BeamSearcher:
         self.widths = sorted(widths)
 
     def search(self, src, exclude=None):
-        """``src [U, S]`` -> ``items [U, W]`` (-1 where fewer than W items exist), ``scores [U, W]``.
+        """``src [U, S]`` (the causal generator: ``[U, 2, S]``) -> ``items [U, W]`` (-1 where fewer than W items exist), ``scores [U, W]``.
 
         ``exclude``: ``None`` (any item may be returned), or ``U`` arrays of item indices that row ``u``
         may not get back (its history): their trie paths are pruned, so all W beams end in other items.
         """
         self.net.set_train(False)      # built once per run: training may have switched dropout back on
-        u, s = src.shape
+        u, s = src.shape[0], src.shape[-1]
         if exclude is not None and len(exclude) != u:
             raise ValueError(f"exclude has {len(exclude)} rows for {u} histories")
         need = self.arch.need(src)

@@ -19,7 +19,13 @@ Decoding (:class:`CausalPrefix`, :class:`CausalStep`): one pass over ``BOS`` + t
 level's log-probabilities and every layer's keys/values of the history, shared by the user's beams; each
 further level feeds only the newest token per hypothesis (:meth:`MultiHeadAttention.attend_shared`).
 
-Shapes: ``tokens [B, T] int32`` (0 = pad), ``logits [B, T, V]``, ``T <= (max_history + 1) * L``.
+Item embeddings (``generator.item_embedding``, optional): the position of an item's *last* input token also adds a
+learned embedding of that item (``ids``: item index + 1 there, 0 elsewhere), as SASRec embeds item ids. Only
+complete history items get one: the item being decoded is never known before its last token, in training as at
+inference, so no target leaks into its own tokens. It gives the model per-item memory beside the shared codes, at
+the cost of a table that grows with the catalogue (cold items keep only their codes).
+
+Shapes: ``tokens, ids [B, T] int32`` (0 = pad / no item), ``logits [B, T, V]``, ``T <= (max_history + 1) * L``.
 """
 import mindspore as ms
 import numpy as np
@@ -54,14 +60,18 @@ class CausalLayer(EncoderLayer):
 class CausalTransformer(nn.Cell):
     """``tokens [B, T] -> logits [B, T, V]``: the next token at every position.
 
-    ``max_items``: items a row may hold (``max_history`` of history + the next one); ``length``: tokens per item.
+    ``max_items``: items a row may hold (``max_history`` of history + the next one); ``length``: tokens per item;
+    ``num_items``: catalogue size for item embeddings (0: none, ``ids`` are ignored).
     """
 
     def __init__(self, vocab_size, max_items, length, d_model=128, num_heads=4, head_dim=32, ffn_dim=512,
-                 layers=2, dropout=0.1):
+                 layers=2, dropout=0.1, num_items=0):
         super().__init__()
         self.length, self.width = length, max_items * length
         self.embed = nn.Embedding(vocab_size, d_model)
+        self.use_items = num_items > 0
+        if self.use_items:
+            self.item_embed = nn.Embedding(num_items + 1, d_model, padding_idx=0)
         self.item_pos = nn.Embedding(max_items, d_model)
         self.level_pos = nn.Embedding(length, d_model)
         self.layers = nn.CellList([CausalLayer(d_model, num_heads, head_dim, ffn_dim, dropout) for _ in range(layers)])
@@ -73,14 +83,17 @@ class CausalTransformer(nn.Cell):
         self.slot_level = Tensor((slots % length).astype(np.int32))
         self.causal = Tensor(np.triu(np.full((self.width, self.width), NEG, np.float32), 1))
 
-    def inputs(self, tokens):
-        """Token plus slot embeddings ``[B, T, d]`` and the causal mask ``[1, T, T]``."""
+    def inputs(self, tokens, ids):
+        """Token, slot (and item) embeddings ``[B, T, d]`` and the causal mask ``[1, T, T]``."""
         t = tokens.shape[1]
         slot = self.item_pos(self.slot_item[:t]) + self.level_pos(self.slot_level[:t])
-        return self.drop(self.embed(tokens) + slot.expand_dims(0)), self.causal[:t, :t].expand_dims(0)
+        x = self.embed(tokens) + slot.expand_dims(0)
+        if self.use_items:
+            x = x + self.item_embed(ids)
+        return self.drop(x), self.causal[:t, :t].expand_dims(0)
 
-    def construct(self, tokens):
-        x, mask = self.inputs(tokens)
+    def construct(self, tokens, ids):
+        x, mask = self.inputs(tokens, ids)
         for layer in self.layers:
             x = layer(x, mask)
         return self.head(self.ln(x))
@@ -89,7 +102,7 @@ class CausalTransformer(nn.Cell):
 class CausalWithLoss(nn.Cell):
     """Next-token cross-entropy over the weighted positions; returns ``(loss, token_accuracy)``.
 
-    ``tokens, target [B, T] int32``, ``weight [B, T] float32``: 1 on the tokens of the items this row trains, 0 on
+    ``tokens, ids, target [B, T] int32``, ``weight [B, T] float32``: 1 on the tokens of the items this row trains, 0 on
     padding and on items an earlier window of the sequence trained already. Loss and accuracy are means over the
     weighted tokens, so a batch's value does not depend on its padding.
     """
@@ -98,8 +111,8 @@ class CausalWithLoss(nn.Cell):
         super().__init__()
         self.net = net
 
-    def construct(self, tokens, target, weight):
-        logp = ops.log_softmax(self.net(tokens), -1)                                 # [B, T, V]
+    def construct(self, tokens, ids, target, weight):
+        logp = ops.log_softmax(self.net(tokens, ids), -1)                                # [B, T, V]
         nll = -ops.gather_elements(logp, 2, target.expand_dims(-1)).squeeze(-1)     # [B, T]
         total = ops.maximum(weight.sum(), ops.ones((), ms.float32))
         loss = (nll * weight).sum() / total
@@ -108,7 +121,7 @@ class CausalWithLoss(nn.Cell):
 
 
 class CausalPrefix(nn.Cell):
-    """``src [B, S] int32`` (BOS + history tokens, right-padded), ``last [B] int32`` (index of each row's last real
+    """``src, ids [B, S] int32`` (BOS + history tokens, right-padded; item ids), ``last [B] int32`` (index of each row's last real
     token) -> ``(logp [B, V], mask [B, 1, S], k_1, v_1, ..., k_n, v_n)``: the first level's log-probabilities of the
     next item, the history's padding mask and every layer's history keys/values ``[B, H, S, hd]``."""
 
@@ -117,9 +130,9 @@ class CausalPrefix(nn.Cell):
         self.net = net
         self.n = len(net.layers)
 
-    def construct(self, src, last):
+    def construct(self, src, ids, last):
         b, s = src.shape
-        x, mask = self.net.inputs(src)
+        x, mask = self.net.inputs(src, ids)
         cache = ()
         for i in range(self.n):
             x, k, v = self.net.layers[i].prefix(x, mask)
@@ -158,7 +171,7 @@ class CausalStep(nn.Cell):
         return ops.log_softmax(logits, -1), new_cache
 
 
-def create_causal(gc, vocab):
+def create_causal(gc, vocab, num_items):
     return CausalTransformer(vocab.size, gc.max_history + 1, vocab.length, gc.d_model, gc.num_heads,
                              gc.head_dim or gc.d_model // gc.num_heads, gc.ffn_dim, gc.dec_layers,
-                             gc.dropout)
+                             gc.dropout, num_items if gc.item_embedding else 0)

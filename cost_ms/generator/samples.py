@@ -66,6 +66,14 @@ def causal_row(items, item_tok):
     return np.concatenate([[BOS], item_tok[np.asarray(items, np.int64)].reshape(-1)]).astype(np.int32)
 
 
+def causal_ids(items, length, width):
+    """The item-id channel beside :func:`causal_row`: ``[width] int32``, item index + 1 at the position of each
+    item's last token (``(j + 1) * L`` for item ``j``; 0 elsewhere), where the item is complete."""
+    ids = np.zeros(width, np.int32)
+    ids[np.arange(1, len(items) + 1) * length] = np.asarray(items, np.int64) + 1
+    return ids
+
+
 class WindowBuilder:
     """Training rows and decoding inputs of the causal generator (:mod:`.causal`).
 
@@ -91,13 +99,15 @@ class WindowBuilder:
             trained, end = end, min(n, end + self.stride)
 
     def training(self, train_seqs):
-        """``tokens, target [R, (max_history + 1) * L] int32``, ``weight [R, ...] float32`` (right-padded) and
-        ``items [R]`` (items in each window, history and target)."""
+        """``tokens, ids, target [R, (max_history + 1) * L] int32``, ``weight [R, ...] float32`` (right-padded) and
+        ``items [R]`` (items in each window, history and target). ``ids``: :func:`causal_ids` of every item of the
+        window but the last (whose last token is never an input)."""
         width = (self.max_history + 1) * self.length
         rows = [(seq, w) for seq in train_seqs.values() if len(seq) >= 2 for w in self.windows(len(seq))]
         if not rows:
             raise CostError("no training samples: every user's training part has fewer than 2 items")
         tokens = np.zeros((len(rows), width), np.int32)
+        ids = np.zeros((len(rows), width), np.int32)
         target = np.zeros((len(rows), width), np.int32)
         weight = np.zeros((len(rows), width), np.float32)
         items = np.zeros(len(rows), np.int64)
@@ -105,20 +115,24 @@ class WindowBuilder:
             flat = self.item_tok[np.asarray(seq[start:end], np.int64)].reshape(-1)
             m = len(flat)
             tokens[r, 0], tokens[r, 1:m] = BOS, flat[:-1]
+            ids[r] = causal_ids(seq[start:end - 1], self.length, width)
             target[r, :m] = flat
             weight[r, (first - start) * self.length:m] = 1.0
             items[r] = end - start
-        return tokens, target, weight, items
+        return tokens, ids, target, weight, items
 
     def evaluation(self, histories, targets):
-        """``src [U, 1 + max_history * L]`` (BOS + the last ``max_history`` items, right-padded), ``targets [U]``;
-        users in the given order."""
+        """``src [U, 2, 1 + max_history * L]``: BOS + the last ``max_history`` items' tokens (right-padded) and
+        their :func:`causal_ids`; ``targets [U]``; users in the given order."""
         users = list(histories)
         empty = [u for u in users if len(histories[u]) == 0]
         if empty:
             raise CostError(f"{len(empty)} user(s) have an empty history (e.g. {empty[0]})")
-        src = np.zeros((len(users), 1 + self.max_history * self.length), np.int32)
+        width = 1 + self.max_history * self.length
+        src = np.zeros((len(users), 2, width), np.int32)
         for r, u in enumerate(users):
-            row = causal_row(list(histories[u])[-self.max_history:], self.item_tok)
-            src[r, :len(row)] = row
+            hist = list(histories[u])[-self.max_history:]
+            row = causal_row(hist, self.item_tok)
+            src[r, 0, :len(row)] = row
+            src[r, 1] = causal_ids(hist, self.length, width)
         return users, src, np.asarray([targets[u] for u in users], np.int64)

@@ -71,14 +71,16 @@ def brute_force_topk_ref(net, vocab, src, item_tok, k, exclude=None):
 def causal_score_all_items(net, histories, item_tok):
     """``[U, N]`` log-probability of every item's full tuple after each history (item indices, oldest first) under
     a :class:`~cost_ms.generator.causal.CausalTransformer`: one teacher-forced pass per (user, item) over ``BOS``
-    + the history's tokens + the item's tokens (small cases only)."""
+    + the history's tokens + the item's tokens (small cases only), with the history's item ids."""
     net.set_train(False)
     n, length = item_tok.shape
     out = np.zeros((len(histories), n))
     for u, hist in enumerate(histories):
         ctx = np.concatenate([[BOS], item_tok[np.asarray(hist, np.int64)].reshape(-1)]).astype(np.int32)
         rows = np.concatenate([np.repeat(ctx[None], n, 0), item_tok[:, :-1]], 1).astype(np.int32)
-        logits = net(Tensor(rows)).asnumpy().astype(np.float64)[:, len(ctx) - 1:]        # [N, L, V]
+        ids = np.zeros_like(rows)          # item ids at each history item's last token; none on the candidate's
+        ids[:, np.arange(1, len(hist) + 1) * length] = np.asarray(hist, np.int64) + 1
+        logits = net(Tensor(rows), Tensor(ids)).asnumpy().astype(np.float64)[:, len(ctx) - 1:]        # [N, L, V]
         logp = logits - logits.max(-1, keepdims=True)
         logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
         out[u] = np.take_along_axis(logp, item_tok[:, :, None].astype(np.int64), 2)[..., 0].sum(1)
