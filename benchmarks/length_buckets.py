@@ -21,7 +21,7 @@ import numpy as np
 
 from common import ROOT, report
 
-CONFIGS = {"office": "amazon-office-tiger-cpu.yaml", "beauty": "amazon-beauty-cpu.yaml", "ml-100k": "ml-100k.yaml"}
+CONFIGS = {"office": "amazon-office-tiger-cpu.yaml", "beauty": "amazon-beauty-tiger-cpu.yaml", "ml-100k": "ml-100k.yaml"}
 SETS = ["", "10", "5,10", "4,8,12", "2,3,4,6,8,11,15", "2,3,4,5,6,8,10,13,16"]
 
 
