@@ -225,8 +225,8 @@ def build_parser():
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=8000)
     v.add_argument("--max-batch", type=int, default=32, help="requests gathered into one beam-search call")
-    v.add_argument("--window-ms", type=float, default=5.0,
-                   help="how long the first request of a batch waits for others to join it")
+    v.add_argument("--window-ms", type=float, default=20.0,
+                   help="under load, how long a batch waits for more requests to join it (it leaves when full)")
     v.add_argument("--queue", type=int, default=256, help="requests waiting at most; more are answered 503")
     v.add_argument("--max-body", type=int, default=65536, help="largest request body in bytes (413 above)")
     v.add_argument("--device", choices=["CPU", "GPU", "Ascend"])

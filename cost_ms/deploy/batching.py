@@ -1,9 +1,11 @@
 """Micro-batching: one inference thread answers concurrent requests with one beam-search call per batch.
 
 Requests wait in a bounded FIFO queue (:meth:`MicroBatcher.submit` raises :class:`Overloaded` when it is full). The
-inference thread takes the oldest request, waits at most ``window`` seconds for others to join it (never more than
+inference thread takes the oldest request with every request already queued behind it (never more than
 ``max_batch`` in all), answers the batch with one :meth:`~cost_ms.generator.recommend.Recommender.run` and logs one
-line. The model is loaded (and every graph compiled) on that same thread before the first request is taken, so all
+line. Under load, that is when the previous batch held more than one request or requests were waiting as it
+finished, the batch also waits up to ``window`` seconds for more to arrive (it leaves as soon as it is full); a
+request reaching an idle service runs at once, so a lone client never pays the window. The model is loaded (and every graph compiled) on that same thread before the first request is taken, so all
 MindSpore work happens on one thread. :meth:`MicroBatcher.close` refuses new requests, answers every queued one and
 stops the thread.
 """
@@ -73,17 +75,19 @@ class MicroBatcher:
                 self.on_failure(e)
             return
         self.ready.set()
-        stop = False
+        stop, busy = False, False
         while not stop:
             first = self.queue.get()
             if first is _STOP:
                 break
-            batch, stop = self._collect(first)
+            batch, stop = self._collect(first, self.window if busy else 0.0)
             self._run(batch)
+            busy = len(batch) > 1 or not self.queue.empty()
 
-    def _collect(self, first):
-        """``first`` and the requests arriving within the window (at most ``max_batch``); whether STOP came."""
-        batch, deadline = [first], time.monotonic() + self.window
+    def _collect(self, first, window):
+        """``first`` and the requests queued or arriving within ``window`` seconds (at most ``max_batch``); whether
+        STOP came."""
+        batch, deadline = [first], time.monotonic() + window
         while len(batch) < self.max_batch:
             left = deadline - time.monotonic()
             try:

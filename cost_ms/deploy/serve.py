@@ -30,7 +30,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     max_batch: int = 32
-    window: float = 0.005          # seconds the first request of a batch waits for company
+    window: float = 0.02           # seconds a batch waits for more requests under load (cost_ms.deploy.batching)
     queue: int = 256
     max_body: int = 65536
     device: str = None
@@ -143,6 +143,18 @@ def create_app(batcher, opts):
     return app
 
 
+def _check_address(host, port):
+    """A one-line error now, rather than uvicorn's exit after the model has loaded, when the address is taken."""
+    import socket
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(info[0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(info[4])
+    except OSError as e:
+        raise CostError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
 def _server_class(uvicorn):
     class Server(uvicorn.Server):
         @contextmanager
@@ -163,6 +175,7 @@ def serve(folder, opts):
     import uvicorn
     opts.check()
     check_model(folder)
+    _check_address(opts.host, opts.port)
     holder = {}
 
     def failed(exc):
