@@ -21,19 +21,18 @@ from .manifest import read_manifest
 
 
 class Graph:
-    """One loaded graph: ``__call__(state)`` feeds it the arrays its inputs name, stores its outputs under their
-    names in ``state`` and returns its first output, ``logp``, as NumPy."""
+    """One exported graph: ``__call__(state)`` feeds it the arrays its inputs name, stores its outputs under their
+    names in ``state`` and returns its first output, ``logp``, as NumPy. The MindIR is loaded on the first call, so a
+    one-off request loads only the graphs of its batch size and width."""
 
     def __init__(self, path, inputs, outputs):
-        import mindspore as ms
-        from mindspore import nn
-        self.cell = nn.GraphCell(ms.load(path))
-        self.inputs, self.outputs = inputs, outputs
-        self._tensor = ms.Tensor
+        self.path, self.inputs, self.outputs, self.cell = path, inputs, outputs, None
 
     def __call__(self, state):
-        out = self.cell(*[v if isinstance(v, self._tensor) else self._tensor(v) for v in
-                          (state[n] for n in self.inputs)])
+        import mindspore as ms
+        if self.cell is None:
+            self.cell = ms.nn.GraphCell(ms.load(self.path))
+        out = self.cell(*[v if isinstance(v, ms.Tensor) else ms.Tensor(v) for v in (state[n] for n in self.inputs)])
         state.update(zip(self.outputs[1:], out[1:]))
         return out[0].asnumpy()
 

@@ -24,6 +24,8 @@ NEG_INF = -np.inf
 
 
 class PrefixIndex:
+    ARRAYS = ("keys", "node_of", "count")      # per depth: the edge keys, each item's node, items under each node
+
     def __init__(self, sid, level_sizes):
         """``sid [N, L]`` unique code tuples; ``level_sizes[t]`` codes at depth ``t``."""
         sid = np.asarray(sid, np.int64)
@@ -42,8 +44,6 @@ class PrefixIndex:
         self.count = [np.bincount(self.node_of[t], minlength=len(self.keys[t])) for t in range(length)]
         self.item_of_leaf = np.empty(n, np.int64)
         self.item_of_leaf[node] = np.arange(n)
-
-    ARRAYS = ("keys", "node_of", "count")
 
     def arrays(self):
         """The trie as plain arrays (``keys_<t>``, ``node_of_<t>``, ``count_<t>`` per depth, ``item_of_leaf``,
