@@ -37,12 +37,12 @@ def export_run(run_dir, out, batch_sizes=None, device=None):
     from ..generator.recommend import Recommender
     if os.path.abspath(out) == os.path.abspath(run_dir):
         raise CostError("--out must be another folder than the run folder")
+    if batch_sizes is not None and (not batch_sizes or min(batch_sizes) < 1):
+        raise CostError(f"batch sizes must be whole numbers >= 1, got {list(batch_sizes)}")
     rec = Recommender(run_dir, device)        # the run's checks and strict weights: only the trained model exports
     inputs, cfg = rec.inputs, rec.inputs.cfg
     gc = cfg.generator
     sizes = sorted({1, gc.eval_batch_size} if not batch_sizes else {int(b) for b in batch_sizes})
-    if sizes[0] < 1:
-        raise CostError(f"batch sizes must be whole numbers >= 1, got {sizes}")
     rec.net.set_train(False)
     cells = inputs.arch.export_cells(rec.net, gc.beam_size, inputs.vocab.length)
     t0 = time.time()
