@@ -85,6 +85,10 @@ class Architecture:
         ``advance(t, tok [B * beams, 1], context, parent [B * beams]) -> logp [B * beams, V]``."""
         raise NotImplementedError
 
+    def export_cells(self, net, beams, length):
+        """The decoder's graphs as flat-input cells for an export, one per level (:mod:`cost_ms.deploy.cells`)."""
+        raise NotImplementedError
+
 
 class Tiger(Architecture):
     name = "tiger"
@@ -137,8 +141,12 @@ class Tiger(Architecture):
         return src[:, s - min(width, s):]
 
     def decoder(self, net, beams):
-        from .generator.beam_search import TigerDecoder
+        from .generator.decoders import TigerDecoder
         return TigerDecoder(net, beams)
+
+    def export_cells(self, net, beams, length):
+        from .deploy.cells import tiger_cells
+        return tiger_cells(net, beams, length)
 
 
 class Causal(Architecture):
@@ -192,8 +200,12 @@ class Causal(Architecture):
         return src[..., :width]
 
     def decoder(self, net, beams):
-        from .generator.beam_search import CausalDecoder
+        from .generator.decoders import CausalDecoder
         return CausalDecoder(net, beams)
+
+    def export_cells(self, net, beams, length):
+        from .deploy.cells import causal_cells
+        return causal_cells(net, beams, length)
 
 
 ARCHS.register(Tiger.name)(Tiger())

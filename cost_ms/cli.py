@@ -9,7 +9,10 @@ Stages (folders named by :mod:`cost_ms.stages`)::
     train     -> generator-<tag>/           best.ckpt, history.json, metrics (validation and test)
     evaluate  -> generator-<tag>/metrics.json
     baseline  -> baseline-<model>/          --model sasrec | popular: metrics on the same split
-    recommend RUN_DIR --history ID,ID,...   top-k items for one history (none of them, by default)
+    recommend RUN_DIR|EXPORT_DIR --history ID,ID,... | --input users.jsonl --output recs.jsonl
+                                            top-k items for histories (none of their items, by default)
+    export    RUN_DIR --out DIR             MindIR graphs + trie + items + manifest.json (cost_ms/deploy/)
+    serve     RUN_DIR|EXPORT_DIR            HTTP service: POST /recommend, GET /health (micro-batched)
 
 Each stage checks the previous stage's ``meta.json`` and saves its resolved config.
 """
@@ -17,7 +20,7 @@ import argparse
 import logging
 import sys
 
-from .errors import report
+from .errors import CostError, report
 
 log = logging.getLogger("cost_ms")
 COMMANDS = {}
@@ -148,10 +151,40 @@ def cmd_baseline(cfg, stages, args):
 def cmd_recommend(args):
     import json
 
-    from .generator.recommend import recommend
+    from .generator.recommend import open_model
     exclude = None if args.exclude_history is None else args.exclude_history == "true"
-    for row in recommend(args.run_dir, [h for h in args.history.split(",") if h], args.k, args.device, exclude):
+    if (args.history is None) == (args.input is None) or (args.input is None) != (args.output is None):
+        raise CostError("give --history, or --input with --output")
+    if args.input:
+        from .deploy.offline import recommend_file
+        n = recommend_file(args.run_dir, args.input, args.output, args.k, args.device, exclude, args.batch)
+        print(f"{n} recommendation lists -> {args.output}")
+        return
+    for row in open_model(args.run_dir, args.device, exclude).recommend([h for h in args.history.split(",") if h],
+                                                                          args.k):
         print(json.dumps(row))
+
+
+def cmd_export(args):
+    from .deploy.export import export_run
+    man = export_run(args.run_dir, args.out, _sizes(args.batch_sizes), args.device)
+    print(f"exported {len(man['graphs'])} graphs ({man['arch']}, {man['dataset']}, beam {man['beam_size']}, "
+          f"batch sizes {man['decoding']['batch_sizes']}) -> {args.out}")
+
+
+def cmd_serve(args):
+    from .deploy.serve import ServeOptions, serve
+    serve(args.model_dir, ServeOptions(args.host, args.port, args.max_batch, args.window_ms / 1000.0,
+                                       args.queue, args.max_body, args.device))
+
+
+def _sizes(text):
+    if text is None:
+        return None
+    try:
+        return [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        raise CostError(f"--batch-sizes must be whole numbers separated by commas, got {text!r}") from None
 
 
 # ---------------------------------------------------------------- entry point
@@ -169,21 +202,45 @@ def build_parser():
         s.add_argument("-q", "--quiet", action="store_true", help="do not log the resolved config")
         if name == "baseline":
             s.add_argument("--model", required=True, help="sasrec or popular")
-    r = sub.add_parser("recommend", help="top-k items for a history of item ids")
-    r.add_argument("run_dir", help="a trained generator folder, e.g. runs/ml-100k/generator-minilm-rqvae-co")
-    r.add_argument("--history", required=True, help="comma-separated item ids, oldest first")
+    r = sub.add_parser("recommend", help="top-k items for histories of item ids (a run folder or an export)")
+    r.add_argument("run_dir", help="a trained generator folder, e.g. runs/ml-100k/generator-minilm-rqvae-co, or an "
+                                   "export folder (python -m cost_ms export)")
+    r.add_argument("--history", help="comma-separated item ids, oldest first")
+    r.add_argument("--input", help="a JSON-lines file of requests: {\"history\": [ids], optional \"user\", \"k\", "
+                                   "\"exclude_history\", \"exclude\", \"candidates\"}")
+    r.add_argument("--output", help="the JSON-lines answers, one per input line (written atomically)")
+    r.add_argument("--batch", type=int, default=256, help="histories per beam-search call with --input")
     r.add_argument("-k", type=int, default=10)
     r.add_argument("--exclude-history", choices=["true", "false"],
                    help="never recommend an item of --history (default: the run's eval.exclude_history, true)")
     r.add_argument("--device", choices=["CPU", "GPU", "Ascend"])
+    e = sub.add_parser("export", help="export a trained generator as MindIR graphs + plain files")
+    e.add_argument("run_dir", help="a trained generator folder")
+    e.add_argument("--out", required=True, help="the export folder (replaced whole when it exists)")
+    e.add_argument("--batch-sizes", help="users per graph call to export, e.g. 1,8,32 (default: 1 and the run's "
+                                         "generator.eval_batch_size)")
+    e.add_argument("--device", choices=["CPU", "GPU", "Ascend"])
+    v = sub.add_parser("serve", help="HTTP recommendation service (FastAPI + uvicorn), micro-batched")
+    v.add_argument("model_dir", help="a trained generator folder or an export folder")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--max-batch", type=int, default=32, help="requests gathered into one beam-search call")
+    v.add_argument("--window-ms", type=float, default=20.0,
+                   help="under load, how long a batch waits for more requests to join it (it leaves when full)")
+    v.add_argument("--queue", type=int, default=256, help="requests waiting at most; more are answered 503")
+    v.add_argument("--max-body", type=int, default=65536, help="largest request body in bytes (413 above)")
+    v.add_argument("--device", choices=["CPU", "GPU", "Ascend"])
     return p
+
+
+DIRECT = {"recommend": cmd_recommend, "export": cmd_export, "serve": cmd_serve}     # commands without a CONFIG
 
 
 def run_command(args):
     from .config import dump, load_config
     from .stages import Stages
-    if args.command == "recommend":
-        cmd_recommend(args)
+    if args.command in DIRECT:
+        DIRECT[args.command](args)
         return
     overrides = list(args.set)
     if args.device:

@@ -19,15 +19,13 @@ excluded, never their code siblings.
 with a beam at least the catalogue size, beam search must return the same top-k.
 """
 import numpy as np
-from mindspore import Tensor, mutable
-
-from .incremental import CrossMemory, DecodeStep
-from .vocab import BOS
 
 NEG_INF = -np.inf
 
 
 class PrefixIndex:
+    ARRAYS = ("keys", "node_of", "count")      # per depth: the edge keys, each item's node, items under each node
+
     def __init__(self, sid, level_sizes):
         """``sid [N, L]`` unique code tuples; ``level_sizes[t]`` codes at depth ``t``."""
         sid = np.asarray(sid, np.int64)
@@ -46,6 +44,22 @@ class PrefixIndex:
         self.count = [np.bincount(self.node_of[t], minlength=len(self.keys[t])) for t in range(length)]
         self.item_of_leaf = np.empty(n, np.int64)
         self.item_of_leaf[node] = np.arange(n)
+
+    def arrays(self):
+        """The trie as plain arrays (``keys_<t>``, ``node_of_<t>``, ``count_<t>`` per depth, ``item_of_leaf``,
+        ``level_sizes``): what an export writes; :meth:`from_arrays` reads them back without the codes."""
+        out = {f"{name}_{t}": a for name in self.ARRAYS for t, a in enumerate(getattr(self, name))}
+        return out | {"item_of_leaf": self.item_of_leaf, "level_sizes": np.asarray(self.level_sizes, np.int64)}
+
+    @classmethod
+    def from_arrays(cls, arrays):
+        index = cls.__new__(cls)
+        index.level_sizes = [int(s) for s in arrays["level_sizes"]]
+        index.length = len(index.level_sizes)
+        for name in cls.ARRAYS:
+            setattr(index, name, [np.asarray(arrays[f"{name}_{t}"], np.int64) for t in range(index.length)])
+        index.item_of_leaf = np.asarray(arrays["item_of_leaf"], np.int64)
+        return index
 
     def children(self, t, node):
         """``node [...]`` depth-``t`` node ids -> ``[..., S_t]`` child ids, -1 where no item goes on."""
@@ -99,79 +113,30 @@ class PrefixIndex:
                    + sum(a.nbytes for a in self.node_of) + sum(c.nbytes for c in self.count))
 
 
-class TigerDecoder:
-    """The beam search's network side for TIGER's encoder-decoder (incremental decoding, :mod:`.incremental`):
-    the encoder and each layer's cross-attention keys/values once per user, then one token per step."""
-
-    def __init__(self, net, beams):
-        self.memory = CrossMemory(net)
-        self.first = DecodeStep(net, 1, first=True)   # at the root all W hypotheses are the same: score one
-        self.step = DecodeStep(net, beams, first=False)
-
-    def start(self, src):
-        """``src [B, S]`` -> level-0 ``logp [B, V]`` (NumPy) and the context the next steps read."""
-        src_t = Tensor(src)
-        # tuples of tensors enter a graph as constants unless marked mutable: that would recompile every call
-        cross = mutable(self.memory(src_t))                   # per user, shared by its W beams
-        logp, cache = self.first(Tensor(np.full((len(src), 1), BOS, np.int32)), src_t, cross)
-        return logp.asnumpy(), [src_t, cross, cache]
-
-    def advance(self, t, tok, ctx, parent):
-        """Level ``t >= 1``: ``tok [R, 1]`` the level ``t - 1`` tokens, ``parent [R]`` the cache row each extends
-        (at ``t = 1`` the cache has one row per user)."""
-        src_t, cross, cache = ctx
-        logp, ctx[2] = self.step(Tensor(tok), src_t, cross, mutable(cache), Tensor(parent))
-        return logp.asnumpy()
-
-
-class CausalDecoder:
-    """The beam search's network side for the causal generator (:mod:`.causal`): one pass over ``BOS`` + the
-    history gives level 0 and the history's keys/values, then one token per hypothesis per level."""
-
-    def __init__(self, net, beams):
-        from .causal import CausalPrefix, CausalStep
-        self.beams = beams
-        self.prefix = CausalPrefix(net)
-        self.first = CausalStep(net, beams, first=True)
-        self.step = CausalStep(net, beams, first=False)
-
-    def start(self, src):
-        """``src [B, 2, S]``: tokens and item ids (:meth:`~.samples.WindowBuilder.evaluation`)."""
-        tokens, ids = np.ascontiguousarray(src[:, 0]), np.ascontiguousarray(src[:, 1])
-        last = (tokens != 0).sum(1).astype(np.int32) - 1          # BOS + h * L tokens: the last one's index
-        out = self.prefix(Tensor(tokens), Tensor(ids), Tensor(last))
-        item = np.repeat(last // (self.prefix.net.length), self.beams).astype(np.int32)    # history length h
-        return out[0].asnumpy(), [mutable(tuple(out[1:])), Tensor(item), None]
-
-    def advance(self, t, tok, ctx, parent):
-        hist, item, cache = ctx
-        if cache is None:
-            logp, ctx[2] = self.first(Tensor(tok), item, hist)
-        else:
-            logp, ctx[2] = self.step(Tensor(tok), item, hist, mutable(cache), Tensor(parent))
-        return logp.asnumpy()
-
-
 class BeamSearcher:
     """Batched constrained beam search with a trained generator of either architecture.
 
     Network calls run as MindSpore graphs with fixed shapes (the user batch is padded to ``batch_size``): the
-    architecture's decoder (:class:`TigerDecoder`, :class:`CausalDecoder`) runs one graph over the history and one
-    per further level; beam bookkeeping is NumPy on ``[B, W, ...]`` arrays.
+    architecture's decoder (:class:`~.decoders.TigerDecoder`, :class:`~.decoders.CausalDecoder`, or a loaded
+    export's :class:`~cost_ms.deploy.graphs.GraphDecoder` given as ``decoder``) runs one graph over the history and
+    one per further level; beam bookkeeping is NumPy on ``[B, W, ...]`` arrays.
 
-    ``widths``: input widths (columns) a batch may be cropped to, as training crops to its length buckets. Users
-    are sorted by history length and each batch is cropped to the narrowest width that holds all its histories:
-    the cut columns are padding, which attention masks anyway, so results do not change while the network sees
-    only real history (``tests/test_beam_search.py``). One set of graphs is compiled per width used. Empty: always
-    full width. ``arch``: the :class:`~cost_ms.architectures.Architecture` of ``net``.
+    ``batch_size``: users per graph call, or several sizes: each batch of at most the largest is padded to the
+    smallest size that holds it (a lone request runs on batch-1 graphs). ``widths``: input widths (columns) a batch
+    may be cropped to, as training crops to its length buckets. Users are sorted by history length and each batch
+    is cropped to the narrowest width that holds all its histories: the cut columns are padding, which attention
+    masks anyway, so results do not change while the network sees only real history (``tests/test_beam_search.py``).
+    One set of graphs is compiled per batch size and width used. Empty: always full width. ``arch``: the
+    :class:`~cost_ms.architectures.Architecture` of ``net`` (its decoding-input width and cropping).
     """
 
-    def __init__(self, net, vocab, index, beam_size, batch_size, widths=(), *, arch):
+    def __init__(self, net, vocab, index, beam_size, batch_size, widths=(), *, arch, decoder=None):
         self.net = net
         self.arch = arch
-        self.decoder = self.arch.decoder(net, beam_size)
+        self.decoder = decoder if decoder is not None else self.arch.decoder(net, beam_size)
         self.vocab, self.index = vocab, index
-        self.beam, self.batch = beam_size, batch_size
+        self.sizes = sorted({int(batch_size)} if np.isscalar(batch_size) else {int(b) for b in batch_size})
+        self.beam, self.batch = beam_size, self.sizes[-1]
         self.widths = sorted(widths)
 
     def search(self, src, exclude=None):
@@ -180,7 +145,8 @@ class BeamSearcher:
         ``exclude``: ``None`` (any item may be returned), or ``U`` arrays of item indices that row ``u``
         may not get back (its history): their trie paths are pruned, so all W beams end in other items.
         """
-        self.net.set_train(False)      # built once per run: training may have switched dropout back on
+        if self.net is not None:
+            self.net.set_train(False)      # built once per run: training may have switched dropout back on
         u, s = src.shape[0], src.shape[-1]
         if exclude is not None and len(exclude) != u:
             raise ValueError(f"exclude has {len(exclude)} rows for {u} histories")
@@ -191,12 +157,13 @@ class BeamSearcher:
             rows = order[start:start + self.batch]
             part = src[rows]
             n = len(part)
-            if n < self.batch:   # pad with copies of the first row; their results are dropped
-                part = np.concatenate([part, np.repeat(part[:1], self.batch - n, 0)])
+            size = next(b for b in self.sizes if b >= n)
+            if n < size:   # pad with copies of the first row; their results are dropped
+                part = np.concatenate([part, np.repeat(part[:1], size - n, 0)])
             width = next((c for c in self.widths if c >= need[rows].max()), s)
             dead = None
             if exclude is not None:
-                dead = self.index.exhausted([exclude[r] for r in rows] + [exclude[rows[0]]] * (self.batch - n))
+                dead = self.index.exhausted([exclude[r] for r in rows] + [exclude[rows[0]]] * (size - n))
             it, sc = self._search_batch(self.arch.crop_src(part, width), dead)
             items[rows], scores[rows] = it[:n], sc[:n]
         return items, scores
