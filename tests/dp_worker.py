@@ -29,7 +29,7 @@ TC = dict(loss="co", hidden=[32, 16], latent_dim=8, levels=2, codebook_size=8, s
           alpha=0.1, tau=0.1, lr=1e-3, weight_decay=0.0, epochs=2, kmeans_init=True, kmeans_iters=20,
           reseed_dead_codes=False, ckpt_every_steps=0, global_negatives=True, neighbours=5, kmeans_init_rows=0,
           center_inputs=False)           # tokenizer keys set over base.yaml's, with the per-worker batch_size
-GEN = ["generator.enc_layers=1", "generator.dec_layers=1", "generator.d_model=32", "generator.num_heads=2",
+GEN = ["generator.arch=tiger", "generator.item_embedding=false", "generator.enc_layers=1", "generator.dec_layers=1", "generator.d_model=32", "generator.num_heads=2",
        "generator.head_dim=16", "generator.ffn_dim=64", "generator.dropout=0.0", "generator.max_history=4",
        "generator.epochs=1", "generator.warmup_steps=2", "generator.beam_size=10", "generator.eval_batch_size=8",
        "generator.length_buckets=[]", "generator.ckpt_every_steps=0", "eval.ks=[10]"]

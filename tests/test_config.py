@@ -246,10 +246,11 @@ def test_a_saved_config_of_another_version_is_refused_with_the_remake_command(tm
 
 
 def test_length_buckets_above_max_history_are_refused():
-    ml = os.path.join(ROOT, "configs", "ml-100k.yaml")                      # max_history 10
-    assert load_config(ml, ["generator.length_buckets=[5,10]"]).generator.length_buckets == [5, 10]
+    ml = os.path.join(ROOT, "configs", "ml-100k.yaml")
+    ten = ["generator.max_history=10"]
+    assert load_config(ml, ten + ["generator.length_buckets=[5,10]"]).generator.length_buckets == [5, 10]
     with pytest.raises(CostError, match=r"^generator.length_buckets \[5, 11\] go above generator.max_history \(10\)"):
-        load_config(ml, ["generator.length_buckets=[5,11]"])
+        load_config(ml, ten + ["generator.length_buckets=[5,11]"])
     with pytest.raises(CostError, match="go above generator.max_history"):
         load_config(ml, ["generator.max_history=5"])                        # the default [5, 10]
 
@@ -260,7 +261,7 @@ def test_replace_makes_a_new_checked_config_and_configs_are_frozen():
     cfg = load_config(os.path.join(ROOT, "configs", "ml-100k.yaml"), ["run.out=runs/x"])
     new = cfg.replace(generator={"max_train_steps": 3, "lr": 1}, run={"out": None})
     assert (new.generator.max_train_steps, new.generator.lr, new.run.out) == (3, 1.0, None)
-    assert isinstance(new.generator.lr, float) and cfg.generator.max_train_steps == 300 and cfg.run.out == "runs/x"
+    assert isinstance(new.generator.lr, float) and cfg.generator.max_train_steps == 600 and cfg.run.out == "runs/x"
     assert new.tokenizer == cfg.tokenizer and cfg.tokenizer.replace(levels=2).levels == 2
     for bad, message in (({"generator": {"beam_size": 10}}, r"generator.beam_size \(10\) must be >="),
                          ({"generator": {"epoks": 1}}, "unknown config key 'generator.epoks' in replace()"),
