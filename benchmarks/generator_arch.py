@@ -15,6 +15,8 @@ stage (e.g. ``python -m cost_ms tokenize configs/amazon-office-cpu.yaml``)::
 
     python benchmarks/generator_arch.py [--tiger configs/amazon-office-tiger-cpu.yaml]
         [--causal configs/amazon-office-cpu.yaml] [--steps 40] [--users 256] [--set key=value ...]
+
+writes ``benchmarks/results/generator_arch-<data set>.json``.
 """
 import argparse
 import json
@@ -106,7 +108,9 @@ def main():
     configs = {"tiger": a.tiger, "causal": a.causal}
     rows = [child(__file__, arch, "--config", configs[arch], "--steps", str(a.steps), "--users", str(a.users), *extra)
             for arch in ARCHS]
-    report("generator_arch", rows, ["arch", "rows_per_epoch", "targets_per_epoch", "steps_per_epoch", "ms_per_step",
+    from cost_ms.config import load_config
+    dataset = load_config(a.causal).dataset.name           # one result file per data set
+    report(f"generator_arch-{dataset}", rows, ["arch", "rows_per_epoch", "targets_per_epoch", "steps_per_epoch", "ms_per_step",
                                     "targets_per_s", "train_s_per_epoch", "valid_users_per_s", "valid_sample_s",
                                     "valid_all_s", "parameters", "peak_rss_mb"],
            {"configs": {k: os.path.relpath(v, ROOT) for k, v in configs.items()}, "overrides": a.set, "device": "CPU",
