@@ -73,6 +73,30 @@ def test_the_model_is_causal(graph_mode, item_embedding):
         assert not np.allclose(out[:, p + 1:], base[:, p + 1:])
 
 
+def test_loss_is_the_weighted_mean_next_token_nll_by_hand(graph_mode):
+    """CausalWithLoss on fixed logits: -1/W * sum_p w_p log softmax(z_p)[y_p], with W = sum_p w_p.
+
+    Position 0: z = [0, ln 3, 0] -> p = [1/5, 3/5, 1/5], target 1: nll ln(5/3), argmax right.
+    Position 1: z = [0, 0, 0] -> p = 1/3 each, target 2: nll ln 3, argmax (0) wrong.
+    Position 2: weight 0, left out. Loss (ln(5/3) + ln 3) / 2 = ln(5) / 2; token accuracy 1/2.
+    """
+    from mindspore import Tensor, nn
+
+    class Fixed(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.z = Tensor(np.array([[[0.0, np.log(3.0), 0.0], [0.0, 0.0, 0.0], [5.0, 0.0, 0.0]]], np.float32))
+
+        def construct(self, tokens, ids):
+            return self.z
+
+    one = Tensor(np.ones((1, 3), np.int32))
+    loss, acc = CausalWithLoss(Fixed())(one, one, Tensor(np.array([[1, 2, 0]], np.int32)),
+                                        Tensor(np.array([[1, 1, 0]], np.float32)))
+    np.testing.assert_allclose(float(loss.asnumpy()), np.log(5.0) / 2, rtol=1e-5)       # float32
+    assert float(acc.asnumpy()) == 0.5
+
+
 @pytest.mark.parametrize("item_embedding", [False, True])
 def test_one_pass_loss_equals_the_per_prefix_losses(graph_mode, item_embedding):
     """Windows of every sequence in one forward pass give the same summed negative log-likelihood as scoring each
