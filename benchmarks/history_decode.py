@@ -34,7 +34,7 @@ def measure(run_dir, users, repeats):
     from cost_ms.generator.recommend import Recommender
     from cost_ms.metrics import recall_ndcg
     rec = Recommender(run_dir)
-    inputs, searcher = rec.inputs, rec.evaluator.searcher
+    inputs, searcher = rec.inputs, rec.searcher
     hist, targets = inputs.histories("test")
     names = sorted(hist)[:users] if users else sorted(hist)
     _, src, target = inputs.builder.evaluation({u: hist[u] for u in names}, targets)

@@ -181,7 +181,7 @@ def test_rigged_network_never_returns_history_with_the_switch_on(trained, tmp_pa
     assert len(new) == len(set(new)) == k and not set(new) & set(ids)
     assert raw[0] == ids[-1] and len(set(raw) & set(ids)) >= 2, raw       # the rig works when history is allowed
     _, src, _ = rec.inputs.builder.evaluation({"u": history}, {"u": 0})
-    today, _ = rec.evaluator.searcher.search(src)                   # the search without the exclusion argument
+    today, _ = rec.searcher.search(src)                   # the search without the exclusion argument
     assert [rec.index_of[i] for i in raw] == today[0][:k].tolist()
 
     for flag, want in (([], new), (["--exclude-history", "false"], raw)):

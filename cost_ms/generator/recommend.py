@@ -54,7 +54,6 @@ class Recommender:
         from ..runtime import init_runtime
         from ..tokenizer.semantic_ids import load_semantic_ids
         from .beam_search import BeamSearcher
-        from .evaluation import Evaluator
         from .inputs import GeneratorInputs
         from .run import STAGE, build_network, check_trained
         meta = read_meta(run_dir, STAGE)
@@ -69,12 +68,9 @@ class Recommender:
         self.net = build_network(cfg, self.inputs)
         load_weights(self.net, os.path.join(run_dir, "best.ckpt"))
         exclude = cfg.eval.exclude_history if exclude_history is None else bool(exclude_history)
-        self.evaluator = Evaluator(self.inputs, self.net, exclude)
-        searcher = self.evaluator.searcher
-        if batch_sizes:
-            gc, inputs = cfg.generator, self.inputs
-            searcher = BeamSearcher(self.net, inputs.vocab, inputs.index, gc.beam_size, batch_sizes,
-                                    inputs.src_widths, arch=inputs.arch)
+        gc, inputs = cfg.generator, self.inputs
+        searcher = BeamSearcher(self.net, inputs.vocab, inputs.index, gc.beam_size,
+                                batch_sizes or gc.eval_batch_size, inputs.src_widths, arch=inputs.arch)
         title = "title" if "title" in self.prep.items.columns else "text"
         self._serve(self.prep.name, self.prep.items["item_id"].astype(str).tolist(),
                     self.prep.items[title].astype(str).tolist(), self.inputs.builder, searcher, exclude,
