@@ -77,7 +77,11 @@ def cmd_embed(cfg, stages, args):
 @command("views", "build extra item views (cf, attr) from the training part, for SimCIT")
 def cmd_views(cfg, stages, args):
     from .data import attributes_file
+    from .tokenizer import get_method
     from .views import build_views
+    if args.if_needed and not [v for v in get_method(cfg.tokenizer).views(cfg.tokenizer) if v != "text"]:
+        print(f"views: not needed (the {cfg.tokenizer.method} tokenizer reads the text embeddings only)")
+        return
     prep = stages.prepared()
     entries = build_views(prep, cfg.views, stages.views, cfg.run.seed, attributes_file(cfg.dataset))
     for name, info in entries.items():
@@ -202,6 +206,9 @@ def build_parser():
         s.add_argument("-q", "--quiet", action="store_true", help="do not log the resolved config")
         if name == "baseline":
             s.add_argument("--model", required=True, help="sasrec or popular")
+        if name == "views":
+            s.add_argument("--if-needed", action="store_true",
+                           help="do nothing unless the tokenizer reads views beyond the text (scripts/run_train.sh)")
     r = sub.add_parser("recommend", help="top-k items for histories of item ids (a run folder or an export)")
     r.add_argument("run_dir", help="a trained generator folder, e.g. runs/ml-100k/generator-minilm-rqvae-co, or an "
                                    "export folder (python -m cost_ms export)")

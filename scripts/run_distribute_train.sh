@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel end to end with MindSpore's launcher (msrun):
 #   bash scripts/run_distribute_train.sh DATASET DEVICE WORKERS [--set key=value ...]
-# prepare and embed run once; tokenize and train run on WORKERS workers (batch_size is per worker, so the
+# prepare, embed (and views, for SimCIT) run once; tokenize and train run on WORKERS workers (batch_size is per worker, so the
 # global batch is WORKERS x batch_size); rank 0 writes every output, evaluates and prints the table.
 #
 # Several machines: run the same command on every node with
@@ -23,9 +23,10 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false GLOG_v=$
 cd "$ROOT"
 PY=${PYTHON:-python}
 EXTRA=("$@")
-echo "== prepare / embed (one process)" >&2
+echo "== prepare / embed / views (one process)" >&2
 $PY -m cost_ms prepare "$CONFIG" --device "$DEVICE" -q "${EXTRA[@]}"
 $PY -m cost_ms embed "$CONFIG" --device "$DEVICE" -q "${EXTRA[@]}"
+$PY -m cost_ms views "$CONFIG" --device "$DEVICE" -q --if-needed "${EXTRA[@]}"
 for STAGE in tokenize train; do
   echo "== $STAGE ($WORKERS workers, msrun)" >&2
   LOGS=${LOG_DIR:-runs/msrun_logs}/$STAGE

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end: prepare -> embed -> tokenize -> train -> evaluate, for configs/DATASET.yaml.
+# End to end: prepare -> embed -> [views] -> tokenize -> train -> evaluate, for configs/DATASET.yaml.
 #   bash scripts/run_train.sh DATASET DEVICE [--set key=value ...]
 #   DEVICE: CPU | GPU | Ascend. GPU/Ascend read DEVICE_ID (or CUDA_VISIBLE_DEVICES) from the environment.
 set -euo pipefail
@@ -19,5 +19,6 @@ run() { echo "== $1" >&2; $PY -m cost_ms "$@" --device "$DEVICE" "${EXTRA[@]}"; 
 EXTRA=("$@")
 run prepare "$CONFIG" -q
 run embed "$CONFIG" -q      # skipped when up-to-date embeddings exist
+run views "$CONFIG" -q --if-needed   # SimCIT's cf/attr views; nothing for the other tokenizers
 run tokenize "$CONFIG" -q
 run train "$CONFIG" -q

@@ -173,8 +173,9 @@ def test_each_architecture_trains_in_its_own_folder():
     from cost_ms.stages import Stages
     from tests.conftest import ROOT
     path = os.path.join(ROOT, "configs", "ml-100k.yaml")
-    tiger = Stages(load_config(path, ["generator.arch=tiger", "generator.item_embedding=false"])).generator
-    causal = Stages(load_config(path, ["generator.arch=causal"])).generator
+    co = ["tokenizer.method=rqvae", "tokenizer.loss=co"]
+    tiger = Stages(load_config(path, co + ["generator.arch=tiger", "generator.item_embedding=false"])).generator
+    causal = Stages(load_config(path, co + ["generator.arch=causal"])).generator
     assert os.path.basename(tiger) == "generator-minilm-rqvae-co"       # the folder TIGER runs always had
     assert os.path.basename(causal) == "generator-causal-minilm-rqvae-co"
 

@@ -22,7 +22,7 @@ from tests.test_kill_resume import CFG, ENV, SMALL, _copy, base, cli  # noqa: F4
 
 README = os.path.join(ROOT, "README.md")
 GUIDES = [README, os.path.join(ROOT, "DEVELOPERS.md"), *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]
-EXAMPLE_RUN = "runs/ml-100k/generator-causal-minilm-rqvae-co"
+EXAMPLE_RUN = "runs/ml-100k/generator-causal-minilm-simcit-text+cf+attr"
 CAUSAL = ["--set", "generator.arch=causal", "--set", "generator.window_stride=2", "--set", "generator.epochs=1"]
 PLACEHOLDER = re.compile(r"[\[\]|$<>]|\.\.\.")            # synopsis or shell syntax: check options, do not parse
 
@@ -136,7 +136,7 @@ def test_scripts_tools_and_benchmarks_the_guides_name_exist():
 # ------------------------------------------------------------------ the Python example, run
 @pytest.fixture(scope="module")
 def tiny_run(base, tmp_path_factory):
-    """A tiny causal run through the real CLI, like the main job's (same run folder name)."""
+    """A tiny causal run through the real CLI, like the main job's."""
     run = _copy(base, tmp_path_factory.mktemp("readme") / "run")
     cli("tokenize", CFG, "--out", run, *SMALL)
     cli("train", CFG, "--out", run, *SMALL, *CAUSAL)
@@ -155,7 +155,9 @@ def test_the_readme_python_example_runs(tiny_run, tmp_path):
     real = prep.items["item_id"].astype(str).tolist()
     ids = list(dict.fromkeys(re.findall(r'"(\d+)"', example)))     # the example's item ids, in order
     swap = dict(zip(ids, real[::7]))
-    code = example.replace(f'"{EXAMPLE_RUN}"', repr(os.path.join(tiny_run, os.path.basename(EXAMPLE_RUN))))
+    gen = glob.glob(os.path.join(tiny_run, "generator-causal-*"))         # the tiny run's tokenizer is its own
+    assert len(gen) == 1, gen
+    code = example.replace(f'"{EXAMPLE_RUN}"', repr(gen[0]))
     code = re.sub(r'"(\d+)"', lambda m: repr(swap[m.group(1)]), code)
     out = tmp_path / "answers.json"
     code += f"\nimport json\njson.dump(answers, open({str(out)!r}, 'w'))\n"

@@ -160,7 +160,10 @@ def test_views_stage_and_simcit_tokenizer_on_office(office):
     missing = cli("tokenize", cfg, *args, "--set", "tokenizer.views=[text,cf]", check=False)
     assert missing.returncode == 2 and "python -m cost_ms views CONFIG" in missing.stderr
     assert not (out / "tokenize-minilm-simcit-text+cf").exists()
-    cli("views", cfg, *args)
+    for rest in (["--set", "tokenizer.method=rqvae"], ["--set", "tokenizer.views=[text]"]):   # text only
+        skip = cli("views", cfg, *args, "--if-needed", *rest)
+        assert "not needed" in skip.stdout and not (out / "views").exists()
+    cli("views", cfg, *args, "--if-needed", "--set", "tokenizer.views=[text,cf]")
     meta = json.loads((out / "views" / "meta.json").read_text())
     assert set(meta["views"]) == {"cf", "attr"} and meta["num_items"] == 300
     cf = np.load(out / "views" / "cf.npy")
