@@ -189,6 +189,28 @@ def test_a_changed_export_is_refused_with_one_line(deployed, tmp_path, change, m
         assert snapshot(tmp_path) == before
 
 
+def test_an_export_is_hashed_once_per_process_until_a_file_changes(tmp_path, monkeypatch):
+    """serve checks an export, then loads it: the second read_manifest must not read every MindIR again, and a file
+    changed in between is still refused."""
+    from cost_ms.deploy import manifest as mf
+    for name, data in (("codes.npy", b"c" * 64), ("trie.npz", b"t" * 64), ("items.json", b"[]")):
+        (tmp_path / name).write_bytes(data)
+    files = mf.file_hashes(str(tmp_path), ["codes.npy", "trie.npz", "items.json"])
+    (tmp_path / mf.MANIFEST).write_text(json.dumps({"format": mf.FORMAT, "version": mf.VERSION, "files": files,
+                                                    "graphs": []}))
+    hashed = []
+    real = mf.sha256
+    monkeypatch.setattr(mf, "sha256", lambda path: hashed.append(os.path.basename(path)) or real(path))
+    first = mf.read_manifest(str(tmp_path))
+    assert sorted(hashed) == sorted(files) and mf.read_manifest(str(tmp_path)) == first
+    assert len(hashed) == len(files)                               # the second call hashed nothing
+    (tmp_path / "items.json").write_bytes(b"[1]")                  # another size: hashed again, and refused
+    with pytest.raises(CostError, match="items.json was altered"):
+        mf.read_manifest(str(tmp_path))
+    with pytest.raises(CostError, match="items.json was altered"):  # a refusal is not remembered as checked
+        mf.read_manifest(str(tmp_path))
+
+
 def test_a_bad_line_in_the_input_file_writes_nothing(deployed, tmp_path):
     exp, reqs = deployed[4]["causal"][1], deployed[2]
     users = _write_jsonl(tmp_path / "users.jsonl", [reqs[0], {"history": ["no-such-item"]}])

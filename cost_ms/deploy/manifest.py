@@ -31,8 +31,23 @@ def file_hashes(folder, names):
     return {name: sha256(os.path.join(folder, name)) for name in sorted(names)}
 
 
+# folder -> (size and mtime of each file, manifest) of exports this process has hashed: ``serve`` checks an export
+# before it starts and loads it after, and every MindIR carries the weights, so a second hashing is a second full read
+_VERIFIED = {}
+
+
+def _signature(folder, names):
+    out = []
+    for name in (MANIFEST, *sorted(names)):
+        st = os.stat(os.path.join(folder, name))
+        out.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 def read_manifest(folder):
-    """The checked manifest of the export in ``folder`` (a :class:`CostError` for anything missing or altered)."""
+    """The checked manifest of the export in ``folder`` (a :class:`CostError` for anything missing or altered).
+
+    Files are hashed once per process: a later call re-hashes only if a file's size or modification time changed."""
     path = os.path.join(folder, MANIFEST)
     if not os.path.isfile(path):
         raise CostError(f"{folder} is not an export (no {MANIFEST}); make one with `python -m cost_ms export`")
@@ -45,14 +60,20 @@ def read_manifest(folder):
     files = man.get("files")
     if not isinstance(files, dict) or not files:
         raise CostError(f"{path} lists no files")
-    for name, digest in sorted(files.items()):
+    for name in sorted(files):
         full = os.path.join(folder, name)
         if not os.path.isfile(full):
             raise CostError(f"export file missing: {full}")
-        if sha256(full) != digest:
-            raise CostError(f"export file {full} was altered: its SHA-256 differs from {MANIFEST}")
+    key, sig = os.path.realpath(folder), _signature(folder, files)
+    if _VERIFIED.get(key, (None,))[0] != sig:
+        _VERIFIED.pop(key, None)
+        for name, digest in sorted(files.items()):
+            full = os.path.join(folder, name)
+            if sha256(full) != digest:
+                raise CostError(f"export file {full} was altered: its SHA-256 differs from {MANIFEST}")
     listed = {g["file"] for g in man.get("graphs", [])} | {"codes.npy", "trie.npz", "items.json"}
     unlisted = sorted(listed - files.keys())
     if unlisted:
         raise CostError(f"{path} does not hash {unlisted[0]}")
+    _VERIFIED[key] = (sig, man)
     return man
