@@ -109,10 +109,11 @@ def _spec(name, tensor):
 def _manifest(run_dir, rec, sizes, graphs):
     import mindspore as ms
 
+    from ..generator.run import STAGE
     from ..io import read_meta
     inputs = rec.inputs
     gc, run = inputs.cfg.generator, inputs.cfg.run
-    meta = read_meta(run_dir, "train")
+    meta = read_meta(run_dir, STAGE)
     return {"format": FORMAT, "version": VERSION, "cost_ms": __version__, "mindspore": ms.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "run": os.path.abspath(run_dir),
             "dataset": rec.name, "num_items": rec.num_items, "arch": gc.arch, "tokenizer": meta["tokenizer"],

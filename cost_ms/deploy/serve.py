@@ -54,9 +54,10 @@ def check_model(folder):
     from .manifest import is_export, read_manifest
     if is_export(folder):
         read_manifest(folder)
-    else:
+    else:                       # a run folder: the training code is loaded anyway
+        from ..generator.run import STAGE
         from ..io import read_meta
-        read_meta(folder, "train")
+        read_meta(folder, STAGE)
 
 
 def load_model(folder, opts):
