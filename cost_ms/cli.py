@@ -78,8 +78,8 @@ def cmd_embed(cfg, stages, args):
 def cmd_views(cfg, stages, args):
     from .data import attributes_file
     from .tokenizer import get_method
-    from .views import build_views
-    if args.if_needed and not [v for v in get_method(cfg.tokenizer).views(cfg.tokenizer) if v != "text"]:
+    from .views import TEXT, build_views
+    if args.if_needed and not [v for v in get_method(cfg.tokenizer).views(cfg.tokenizer) if v != TEXT]:
         print(f"views: not needed (the {cfg.tokenizer.method} tokenizer reads the text embeddings only)")
         return
     prep = stages.prepared()

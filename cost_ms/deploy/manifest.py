@@ -31,7 +31,7 @@ def file_hashes(folder, names):
     return {name: sha256(os.path.join(folder, name)) for name in sorted(names)}
 
 
-# folder -> (size and mtime of each file, manifest) of exports this process has hashed: ``serve`` checks an export
+# folder -> size and mtime of each file of the exports this process has hashed: ``serve`` checks an export
 # before it starts and loads it after, and every MindIR carries the weights, so a second hashing is a second full read
 _VERIFIED = {}
 
@@ -65,7 +65,7 @@ def read_manifest(folder):
         if not os.path.isfile(full):
             raise CostError(f"export file missing: {full}")
     key, sig = os.path.realpath(folder), _signature(folder, files)
-    if _VERIFIED.get(key, (None,))[0] != sig:
+    if _VERIFIED.get(key) != sig:
         _VERIFIED.pop(key, None)
         for name, digest in sorted(files.items()):
             full = os.path.join(folder, name)
@@ -75,5 +75,5 @@ def read_manifest(folder):
     unlisted = sorted(listed - files.keys())
     if unlisted:
         raise CostError(f"{path} does not hash {unlisted[0]}")
-    _VERIFIED[key] = (sig, man)
+    _VERIFIED[key] = sig
     return man
